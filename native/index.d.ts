@@ -1,0 +1,38 @@
+/** Typed surface of the umvu native addon (mechanism only; policy lives in @vuos/core). */
+export interface SpawnOptions {
+  path: string;
+  argv: string[];
+  envp: string[];
+  rcFiles: string[];
+  /** classic BPF program: 8 bytes per instruction */
+  filter: Buffer;
+  /** fds the view inherits (node marks all fds close-on-exec, inherited ones included) */
+  keepFds?: number[];
+  /** RLIMIT_NOFILE soft limit for the view (node raises its own) */
+  nofile?: number;
+}
+export interface SpawnedView {
+  reaperPid: number;
+  rootPid: number;
+  listenerFd: number;
+  controlFd: number;
+}
+export function spawnView(opts: SpawnOptions): SpawnedView;
+export function killView(controlFd: number): boolean;
+export function startListener(listenerFd: number, onWake: () => void): void;
+export function take(): { notifs: Buffer; exited: number[] };
+export function respond(id: bigint, val: number | bigint, error: number, cont: boolean): number;
+export function idValid(id: bigint): boolean;
+export function addFd(id: bigint, srcFd: number, targetFd: number, opts?: { send?: boolean; cloexec?: boolean }): number;
+export function setActions(actions: Uint8Array): void;
+export function setTracked(tid: number, tracked: boolean): void;
+export function setTraceAll(on: boolean): void;
+export function adjustAdoptWindow(delta: number): number;
+export function watchExit(tid: number, isThread: boolean): number;
+export function stats(): { fast: number; slow: number };
+export function readMem(pid: number, addr: bigint, len: number): Buffer;
+export function readString(pid: number, addr: bigint, max?: number): string | null;
+export function writeMem(pid: number, addr: bigint, data: Buffer): number;
+export function syscall(nr: number, ...args: Array<number | bigint | Buffer | string | null | undefined>): number;
+export function closeFd(fd: number): number;
+export function strerror(errno: number): string;

@@ -1,0 +1,43 @@
+// Shared declarations of the umvu native addon: mechanism only (see ../../shared/DESIGN.md).
+#pragma once
+#include <napi.h>
+#include <linux/seccomp.h>
+#include <linux/filter.h>
+#include <cstdint>
+
+// UAPI bits newer than Debian 12's kernel headers (6.1); the running kernel has them.
+#ifndef SECCOMP_IOCTL_NOTIF_SET_FLAGS
+#define SECCOMP_IOCTL_NOTIF_SET_FLAGS SECCOMP_IOW(4, __u64)
+#endif
+#ifndef SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP
+#define SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP (1UL << 0)
+#endif
+#ifndef SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
+#define SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (1UL << 5)
+#endif
+#ifndef PIDFD_THREAD
+#define PIDFD_THREAD 0x80 /* O_EXCL */
+#endif
+
+// Messages on the control socket between the reaper process and the supervisor.
+enum ControlMessage : int32_t {
+  CTL_ROOT_PID = 1,     // a = pid of the root process of the view
+  CTL_LISTENER = 2,     // carries the seccomp listener fd (SCM_RIGHTS)
+  CTL_EXEC_FAILED = 3,  // a = errno of the root command's execve
+  CTL_ROOT_EXIT = 4,    // a = wait status of the root process
+  CTL_ALL_DONE = 5,     // every process of the view has exited
+  CTL_KILL_VIEW = 6,    // supervisor -> reaper: kill every process of the view
+};
+struct ControlRecord {
+  int32_t type;
+  int32_t a;
+  int32_t b;
+};
+
+void InitSpawn(Napi::Env env, Napi::Object exports);
+void InitListener(Napi::Env env, Napi::Object exports);
+void InitMemory(Napi::Env env, Napi::Object exports);
+
+// Helpers shared by the files of the addon.
+uint64_t ToU64(const Napi::Value &v);
+Napi::Value ThrowErrno(Napi::Env env, const char *what, int err);

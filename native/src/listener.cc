@@ -1,0 +1,245 @@
+// The notification listener: one native thread RECVs every notification and answers the ones
+// that nothing virtual concerns (CONTINUE) itself, from tables that TypeScript fills. The rest
+// are queued for JavaScript, which answers them asynchronously with respond()/addFd().
+// A second thread watches pidfds of tracked processes and reports their exit.
+#include "common.h"
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <mutex>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+namespace {
+
+// Fast-path actions per syscall number, chosen by TypeScript.
+enum Action : uint8_t { ACT_CONTINUE = 0, ACT_JS = 1 };
+constexpr int kMaxNr = 1024;
+std::atomic<uint8_t> gActions[kMaxNr];
+// Tracked thread ids (processes with virtual state): every notification of theirs goes to JS.
+constexpr uint32_t kMaxTid = 1u << 22;  // PID_MAX_LIMIT on 64-bit
+std::atomic<uint64_t> gTracked[kMaxTid / 64];
+std::atomic<bool> gTraceAll{false};
+// While > 0, notifications of untracked threads go to JS, which checks whether they are
+// children of a tracked process that have to adopt its state.
+std::atomic<int> gAdoptWindow{0};
+std::atomic<uint64_t> gFastCount{0}, gSlowCount{0};
+
+int gListener = -1;
+size_t gNotifSize = sizeof(struct seccomp_notif);
+Napi::ThreadSafeFunction gWake;
+std::mutex gQueueMu;
+std::vector<uint8_t> gQueue;       // raw seccomp_notif records (80 bytes each)
+std::vector<int32_t> gExited;      // tids whose pidfd reported an exit
+bool gWakePending = false;
+int gEpoll = -1;
+
+bool IsTracked(uint32_t tid) {
+  return tid < kMaxTid && (gTracked[tid / 64].load(std::memory_order_relaxed) >> (tid % 64)) & 1;
+}
+
+void WakeJs() {
+  // called with gQueueMu held
+  if (!gWakePending) {
+    gWakePending = true;
+    gWake.NonBlockingCall();
+  }
+}
+
+bool NeedsJs(const struct seccomp_notif *n) {
+  if (gTraceAll.load(std::memory_order_relaxed)) return true;
+  if (IsTracked(n->pid)) return true;
+  int nr = n->data.nr;
+  if (nr < 0) return true;  // VUOS virtual syscalls (-1..-5)
+  if (gAdoptWindow.load(std::memory_order_relaxed) > 0) return true;
+  if (nr >= kMaxNr) return false;
+  return gActions[nr].load(std::memory_order_relaxed) == ACT_JS;
+}
+
+void SendContinue(uint64_t id) {
+  struct seccomp_notif_resp resp = {};
+  resp.id = id;
+  resp.flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+  ioctl(gListener, SECCOMP_IOCTL_NOTIF_SEND, &resp);  // ENOENT: the target went away
+}
+
+void ListenerLoop() {
+  std::vector<uint8_t> buf(gNotifSize > 80 ? gNotifSize : 80);
+  auto *n = reinterpret_cast<struct seccomp_notif *>(buf.data());
+  for (;;) {
+    memset(buf.data(), 0, buf.size());
+    if (ioctl(gListener, SECCOMP_IOCTL_NOTIF_RECV, n) < 0) {
+      if (errno == EINTR || errno == ENOENT) continue;
+      if (errno == EBADF) return;
+      usleep(1000);
+      continue;
+    }
+    if (!NeedsJs(n)) {
+      gFastCount.fetch_add(1, std::memory_order_relaxed);
+      SendContinue(n->id);
+      continue;
+    }
+    gSlowCount.fetch_add(1, std::memory_order_relaxed);
+    std::lock_guard<std::mutex> lock(gQueueMu);
+    gQueue.insert(gQueue.end(), buf.data(), buf.data() + 80);
+    WakeJs();
+  }
+}
+
+void ExitWatchLoop() {
+  struct epoll_event ev[64];
+  for (;;) {
+    int n = epoll_wait(gEpoll, ev, 64, -1);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return;
+    }
+    std::lock_guard<std::mutex> lock(gQueueMu);
+    for (int i = 0; i < n; i++) {
+      int32_t tid = (int32_t)(ev[i].data.u64 & 0xffffffff);
+      int fd = (int)(ev[i].data.u64 >> 32);
+      epoll_ctl(gEpoll, EPOLL_CTL_DEL, fd, nullptr);
+      close(fd);
+      gExited.push_back(tid);
+    }
+    WakeJs();
+  }
+}
+
+// startListener(listenerFd, onWake): starts the listener and exit-watch threads.
+Napi::Value StartListener(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  gListener = info[0].As<Napi::Number>().Int32Value();
+  struct seccomp_notif_sizes sizes = {};
+  if (syscall(SYS_seccomp, SECCOMP_GET_NOTIF_SIZES, 0, &sizes) == 0) gNotifSize = sizes.seccomp_notif;
+  uint64_t flags = SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP;
+  ioctl(gListener, SECCOMP_IOCTL_NOTIF_SET_FLAGS, flags);  // a speed-up only: ignore failure
+  gEpoll = epoll_create1(EPOLL_CLOEXEC);
+  gWake = Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(), "umvu-listener", 0, 1);
+  gWake.Unref(env);  // the view's lifetime is tracked by the control socket, not by this
+  std::thread(ListenerLoop).detach();
+  std::thread(ExitWatchLoop).detach();
+  return env.Undefined();
+}
+
+// take() -> {notifs: Buffer (80 bytes per notification), exited: number[]}
+Napi::Value Take(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  std::vector<uint8_t> q;
+  std::vector<int32_t> ex;
+  {
+    std::lock_guard<std::mutex> lock(gQueueMu);
+    q.swap(gQueue);
+    ex.swap(gExited);
+    gWakePending = false;
+  }
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("notifs", Napi::Buffer<uint8_t>::Copy(env, q.data(), q.size()));
+  Napi::Array exited = Napi::Array::New(env, ex.size());
+  for (size_t i = 0; i < ex.size(); i++) exited.Set(i, ex[i]);
+  out.Set("exited", exited);
+  return out;
+}
+
+// respond(id: bigint, val: number|bigint, error: number, continue: boolean) -> errno or 0
+Napi::Value Respond(const Napi::CallbackInfo &info) {
+  struct seccomp_notif_resp resp = {};
+  resp.id = ToU64(info[0]);
+  resp.val = (int64_t)ToU64(info[1]);
+  resp.error = info[2].As<Napi::Number>().Int32Value();
+  if (info[3].ToBoolean()) resp.flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+  int r = ioctl(gListener, SECCOMP_IOCTL_NOTIF_SEND, &resp);
+  return Napi::Number::New(info.Env(), r < 0 ? errno : 0);
+}
+
+// idValid(id) -> boolean: the notification is still pending (the target did not go away).
+Napi::Value IdValid(const Napi::CallbackInfo &info) {
+  uint64_t id = ToU64(info[0]);
+  return Napi::Boolean::New(info.Env(), ioctl(gListener, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) == 0);
+}
+
+// addFd(id, srcFd, targetFd (-1: lowest free), {send, cloexec}) -> fd number or -errno
+Napi::Value AddFd(const Napi::CallbackInfo &info) {
+  struct seccomp_notif_addfd a = {};
+  a.id = ToU64(info[0]);
+  a.srcfd = info[1].As<Napi::Number>().Uint32Value();
+  int target = info[2].As<Napi::Number>().Int32Value();
+  Napi::Object opts = info[3].IsObject() ? info[3].As<Napi::Object>() : Napi::Object::New(info.Env());
+  if (target >= 0) {
+    a.newfd = target;
+    a.flags |= SECCOMP_ADDFD_FLAG_SETFD;
+  }
+  if (opts.Get("send").ToBoolean()) a.flags |= SECCOMP_ADDFD_FLAG_SEND;
+  if (opts.Get("cloexec").ToBoolean()) a.newfd_flags |= O_CLOEXEC;
+  int r = ioctl(gListener, SECCOMP_IOCTL_NOTIF_ADDFD, &a);
+  return Napi::Number::New(info.Env(), r < 0 ? -errno : r);
+}
+
+Napi::Value SetActions(const Napi::CallbackInfo &info) {
+  Napi::Uint8Array a = info[0].As<Napi::Uint8Array>();
+  for (size_t i = 0; i < (size_t)kMaxNr; i++)
+    gActions[i].store(i < a.ElementLength() ? a[i] : (uint8_t)ACT_CONTINUE, std::memory_order_relaxed);
+  return info.Env().Undefined();
+}
+
+Napi::Value SetTracked(const Napi::CallbackInfo &info) {
+  uint32_t tid = info[0].As<Napi::Number>().Uint32Value();
+  if (tid >= kMaxTid) return info.Env().Undefined();
+  uint64_t bit = 1ull << (tid % 64);
+  if (info[1].ToBoolean())
+    gTracked[tid / 64].fetch_or(bit);
+  else
+    gTracked[tid / 64].fetch_and(~bit);
+  return info.Env().Undefined();
+}
+
+Napi::Value SetTraceAll(const Napi::CallbackInfo &info) {
+  gTraceAll = info[0].ToBoolean();
+  return info.Env().Undefined();
+}
+
+Napi::Value AdjustAdoptWindow(const Napi::CallbackInfo &info) {
+  return Napi::Number::New(info.Env(), gAdoptWindow += info[0].As<Napi::Number>().Int32Value());
+}
+
+// watchExit(tid, isThread): report the exit of tid through take().exited.
+Napi::Value WatchExit(const Napi::CallbackInfo &info) {
+  int tid = info[0].As<Napi::Number>().Int32Value();
+  unsigned flags = info[1].ToBoolean() ? PIDFD_THREAD : 0;
+  int fd = (int)syscall(SYS_pidfd_open, tid, flags);
+  if (fd < 0) return Napi::Number::New(info.Env(), -errno);
+  fcntl(fd, F_SETFD, FD_CLOEXEC);
+  struct epoll_event ev = {};
+  ev.events = EPOLLIN;
+  ev.data.u64 = ((uint64_t)fd << 32) | (uint32_t)tid;
+  epoll_ctl(gEpoll, EPOLL_CTL_ADD, fd, &ev);
+  return Napi::Number::New(info.Env(), 0);
+}
+
+Napi::Value Stats(const Napi::CallbackInfo &info) {
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("fast", Napi::Number::New(info.Env(), (double)gFastCount.load()));
+  o.Set("slow", Napi::Number::New(info.Env(), (double)gSlowCount.load()));
+  return o;
+}
+
+}  // namespace
+
+void InitListener(Napi::Env env, Napi::Object exports) {
+  exports.Set("startListener", Napi::Function::New(env, StartListener));
+  exports.Set("take", Napi::Function::New(env, Take));
+  exports.Set("respond", Napi::Function::New(env, Respond));
+  exports.Set("idValid", Napi::Function::New(env, IdValid));
+  exports.Set("addFd", Napi::Function::New(env, AddFd));
+  exports.Set("setActions", Napi::Function::New(env, SetActions));
+  exports.Set("setTracked", Napi::Function::New(env, SetTracked));
+  exports.Set("setTraceAll", Napi::Function::New(env, SetTraceAll));
+  exports.Set("adjustAdoptWindow", Napi::Function::New(env, AdjustAdoptWindow));
+  exports.Set("watchExit", Napi::Function::New(env, WatchExit));
+  exports.Set("stats", Napi::Function::New(env, Stats));
+}

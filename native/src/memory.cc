@@ -1,0 +1,128 @@
+// Target memory access and raw system calls that node:fs lacks.
+#include "common.h"
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <string>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+#include <vector>
+
+namespace {
+
+const uint64_t kPage = 4096;
+
+// Reads len bytes at addr of pid; never crosses a page boundary in one request so that an
+// unmapped page after the data does not fail the whole read. Falls back to /proc/PID/mem.
+ssize_t ReadTarget(pid_t pid, uint64_t addr, uint8_t *out, size_t len) {
+  size_t done = 0;
+  while (done < len) {
+    uint64_t a = addr + done;
+    size_t chunk = std::min<size_t>(len - done, kPage - (a % kPage));
+    struct iovec local = {out + done, chunk};
+    struct iovec remote = {(void *)a, chunk};
+    ssize_t n = process_vm_readv(pid, &local, 1, &remote, 1, 0);
+    if (n < 0 && (errno == EPERM || errno == ENOSYS)) {
+      std::string path = "/proc/" + std::to_string(pid) + "/mem";
+      int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0) return done ? (ssize_t)done : -1;
+      n = pread(fd, out + done, chunk, (off_t)a);
+      close(fd);
+    }
+    if (n <= 0) return done ? (ssize_t)done : -1;
+    done += n;
+  }
+  return done;
+}
+
+Napi::Value ReadMem(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  pid_t pid = info[0].As<Napi::Number>().Int32Value();
+  uint64_t addr = ToU64(info[1]);
+  size_t len = info[2].As<Napi::Number>().Uint32Value();
+  std::vector<uint8_t> buf(len);
+  ssize_t n = len ? ReadTarget(pid, addr, buf.data(), len) : 0;
+  if (n < 0 || (size_t)n < len) return ThrowErrno(env, "readMem", n < 0 ? errno : EFAULT);
+  return Napi::Buffer<uint8_t>::Copy(env, buf.data(), len);
+}
+
+// readString(pid, addr, max) -> string, or null when unreadable / not terminated within max.
+Napi::Value ReadString(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  pid_t pid = info[0].As<Napi::Number>().Int32Value();
+  uint64_t addr = ToU64(info[1]);
+  size_t max = info.Length() > 2 ? info[2].As<Napi::Number>().Uint32Value() : 4096;
+  std::string s;
+  uint8_t buf[kPage];
+  while (s.size() < max) {
+    uint64_t a = addr + s.size();
+    size_t chunk = std::min<size_t>(max - s.size(), kPage - (a % kPage));
+    ssize_t n = ReadTarget(pid, a, buf, chunk);
+    if (n <= 0) return env.Null();
+    void *nul = memchr(buf, 0, n);
+    if (nul) {
+      s.append((char *)buf, (uint8_t *)nul - buf);
+      return Napi::String::New(env, s);
+    }
+    s.append((char *)buf, n);
+  }
+  return env.Null();
+}
+
+// writeMem(pid, addr, buffer) -> 0 or errno. /proc/PID/mem also writes read-only pages.
+Napi::Value WriteMem(const Napi::CallbackInfo &info) {
+  pid_t pid = info[0].As<Napi::Number>().Int32Value();
+  uint64_t addr = ToU64(info[1]);
+  Napi::Buffer<uint8_t> data = info[2].As<Napi::Buffer<uint8_t>>();
+  struct iovec local = {data.Data(), data.Length()};
+  struct iovec remote = {(void *)addr, data.Length()};
+  ssize_t n = process_vm_writev(pid, &local, 1, &remote, 1, 0);
+  if (n != (ssize_t)data.Length()) {
+    std::string path = "/proc/" + std::to_string(pid) + "/mem";
+    int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return Napi::Number::New(info.Env(), errno);
+    n = pwrite(fd, data.Data(), data.Length(), (off_t)addr);
+    int err = errno;
+    close(fd);
+    if (n != (ssize_t)data.Length()) return Napi::Number::New(info.Env(), n < 0 ? err : EFAULT);
+  }
+  return Napi::Number::New(info.Env(), 0);
+}
+
+// syscall(nr, ...args) -> result or -errno. Arguments: number, bigint, Buffer (its address),
+// string (a NUL-terminated copy), null/undefined (0). Used by the vu_* commands.
+Napi::Value RawSyscall(const Napi::CallbackInfo &info) {
+  long nr = info[0].As<Napi::Number>().Int64Value();
+  uint64_t a[6] = {0, 0, 0, 0, 0, 0};
+  std::vector<std::string> strings;
+  strings.reserve(6);
+  for (size_t i = 1; i < info.Length() && i <= 6; i++) {
+    Napi::Value v = info[i];
+    if (v.IsBuffer()) {
+      a[i - 1] = (uint64_t)v.As<Napi::Buffer<uint8_t>>().Data();
+    } else if (v.IsString()) {
+      strings.push_back(v.As<Napi::String>().Utf8Value());
+      a[i - 1] = (uint64_t)strings.back().c_str();
+    } else {
+      a[i - 1] = ToU64(v);
+    }
+  }
+  long r = syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+  return Napi::Number::New(info.Env(), r < 0 ? -errno : (double)r);
+}
+
+Napi::Value CloseFd(const Napi::CallbackInfo &info) {
+  int r = close(info[0].As<Napi::Number>().Int32Value());
+  return Napi::Number::New(info.Env(), r < 0 ? errno : 0);
+}
+
+}  // namespace
+
+void InitMemory(Napi::Env env, Napi::Object exports) {
+  exports.Set("readMem", Napi::Function::New(env, ReadMem));
+  exports.Set("readString", Napi::Function::New(env, ReadString));
+  exports.Set("writeMem", Napi::Function::New(env, WriteMem));
+  exports.Set("syscall", Napi::Function::New(env, RawSyscall));
+  exports.Set("closeFd", Napi::Function::New(env, CloseFd));
+}

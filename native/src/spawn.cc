@@ -1,0 +1,382 @@
+// Starting a view: supervisor -> reaper (child subreaper, no filter) -> root process (filter).
+//
+// Everything between fork() and execve() runs in a child of a multithreaded process, so it uses
+// only async-signal-safe calls and memory prepared before the fork.
+#include "common.h"
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/audit.h>
+#include <poll.h>
+#include <string>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <vector>
+
+namespace {
+
+int SendRecord(int sock, int32_t type, int32_t a, int32_t b, int passFd = -1) {
+  ControlRecord rec{type, a, b};
+  struct iovec iov = {&rec, sizeof rec};
+  union {
+    char buf[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } u;
+  memset(&u, 0, sizeof u);
+  struct msghdr msg = {};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  if (passFd >= 0) {
+    msg.msg_control = u.buf;
+    msg.msg_controllen = sizeof u.buf;
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &passFd, sizeof(int));
+  }
+  ssize_t n;
+  do n = sendmsg(sock, &msg, MSG_NOSIGNAL);
+  while (n < 0 && errno == EINTR);
+  return n == (ssize_t)sizeof rec ? 0 : -1;
+}
+
+// Receives one record; *fd gets a passed descriptor (or -1).
+int RecvRecord(int sock, ControlRecord *rec, int *fd) {
+  struct iovec iov = {rec, sizeof *rec};
+  union {
+    char buf[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } u;
+  struct msghdr msg = {};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = u.buf;
+  msg.msg_controllen = sizeof u.buf;
+  ssize_t n;
+  do n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+  while (n < 0 && errno == EINTR);
+  if (n != (ssize_t)sizeof *rec) return -1;
+  *fd = -1;
+  struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+  if (c && c->cmsg_type == SCM_RIGHTS) memcpy(fd, CMSG_DATA(c), sizeof(int));
+  return 0;
+}
+
+// ---- reaper: kill every descendant (used when the supervisor is gone) ----
+
+constexpr int kMaxProcs = 1 << 16;
+pid_t gPids[kMaxProcs];
+pid_t gPpids[kMaxProcs];
+char gMark[kMaxProcs];
+char gDirBuf[1 << 15];
+
+pid_t ParsePid(const char *s) {
+  pid_t v = 0;
+  if (!*s) return -1;
+  for (; *s; s++) {
+    if (*s < '0' || *s > '9') return -1;
+    v = v * 10 + (*s - '0');
+  }
+  return v;
+}
+
+// Reads the parent pid from /proc/PID/stat ("pid (comm) state ppid ..."; comm may hold ')').
+pid_t ReadPpid(pid_t pid) {
+  char path[40], buf[512];
+  char *p = path;
+  const char *pre = "/proc/";
+  while (*pre) *p++ = *pre++;
+  char digits[16];
+  int nd = 0;
+  for (pid_t v = pid; v; v /= 10) digits[nd++] = '0' + v % 10;
+  while (nd) *p++ = digits[--nd];
+  const char *post = "/stat";
+  while (*post) *p++ = *post++;
+  *p = 0;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return -1;
+  buf[n] = 0;
+  char *close_paren = nullptr;
+  for (char *q = buf; *q; q++)
+    if (*q == ')') close_paren = q;
+  if (!close_paren || close_paren[1] != ' ') return -1;
+  char *q = close_paren + 4;  // ") S "
+  pid_t v = 0;
+  while (*q >= '0' && *q <= '9') v = v * 10 + (*q++ - '0');
+  return v;
+}
+
+// One pass: SIGKILL every process below `self`. Returns how many were found.
+int KillDescendants(pid_t self) {
+  int procfd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (procfd < 0) return 0;
+  int n = 0;
+  for (;;) {
+    long got = syscall(SYS_getdents64, procfd, gDirBuf, sizeof gDirBuf);
+    if (got <= 0) break;
+    for (long off = 0; off < got;) {
+      struct linux_dirent64 {
+        uint64_t d_ino;
+        int64_t d_off;
+        unsigned short d_reclen;
+        unsigned char d_type;
+        char d_name[];
+      } *d = (linux_dirent64 *)(gDirBuf + off);
+      off += d->d_reclen;
+      pid_t pid = ParsePid(d->d_name);
+      if (pid <= 0 || n >= kMaxProcs) continue;
+      pid_t ppid = ReadPpid(pid);
+      if (ppid < 0) continue;
+      gPids[n] = pid;
+      gPpids[n] = ppid;
+      gMark[n] = 0;
+      n++;
+    }
+  }
+  close(procfd);
+  // Mark the descendants of self: repeat until no new mark (the table is not sorted).
+  bool changed = true;
+  while (changed) {
+    changed = false;
+    for (int i = 0; i < n; i++) {
+      if (gMark[i]) continue;
+      bool parentMarked = gPpids[i] == self;
+      for (int j = 0; !parentMarked && j < n; j++)
+        if (gMark[j] && gPids[j] == gPpids[i]) parentMarked = true;
+      if (parentMarked) gMark[i] = changed = true;
+    }
+  }
+  int killed = 0;
+  for (int i = 0; i < n; i++)
+    if (gMark[i]) {
+      kill(gPids[i], SIGKILL);
+      killed++;
+    }
+  return killed;
+}
+
+[[noreturn]] void KillViewAndExit(pid_t self) {
+  for (int round = 0; round < 1000; round++) {
+    int found = KillDescendants(self);
+    int st;
+    while (waitpid(-1, &st, WNOHANG | __WALL) > 0) {
+    }
+    if (found == 0) break;
+    usleep(1000);
+  }
+  _exit(137);
+}
+
+void OnSigchld(int) {}
+
+// The reaper: child subreaper of the whole view. It holds a copy of the listener so that, if
+// the supervisor dies, notified syscalls block (instead of failing with ENOSYS) until it has
+// killed every process of the view.
+[[noreturn]] void RunReaper(int ctl, pid_t root, int listener) {
+  (void)listener;  // kept open on purpose
+  pid_t self = getpid();
+  sigset_t block, waitmask;
+  sigemptyset(&block);
+  sigaddset(&block, SIGCHLD);
+  sigprocmask(SIG_BLOCK, &block, &waitmask);
+  sigdelset(&waitmask, SIGCHLD);
+  for (;;) {
+    for (;;) {
+      int st;
+      pid_t p = waitpid(-1, &st, WNOHANG | __WALL);
+      if (p > 0) {
+        if (p == root) SendRecord(ctl, CTL_ROOT_EXIT, st, 0);
+        continue;
+      }
+      if (p < 0 && errno == ECHILD) {
+        SendRecord(ctl, CTL_ALL_DONE, 0, 0);
+        _exit(0);
+      }
+      break;
+    }
+    struct pollfd pfd = {ctl, POLLIN, 0};
+    int r = ppoll(&pfd, 1, nullptr, &waitmask);
+    if (r > 0) {
+      ControlRecord rec;
+      ssize_t n = read(ctl, &rec, sizeof rec);
+      if (n <= 0 || rec.type == CTL_KILL_VIEW) KillViewAndExit(self);
+    }
+  }
+}
+
+struct SpawnPlan {
+  std::string path;
+  std::vector<std::string> argv, envp, rcFiles;
+  std::vector<struct sock_filter> filter;
+  std::vector<int> keepFds;
+  long nofile = -1;
+};
+
+[[noreturn]] void RunRoot(const SpawnPlan &plan, char *const *argv, char *const *envp, int ctl,
+                          int toReaper) {
+  if (plan.nofile > 0) {
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && (rlim_t)plan.nofile <= rl.rlim_max) {
+      rl.rlim_cur = plan.nofile;
+      setrlimit(RLIMIT_NOFILE, &rl);
+    }
+  }
+  // Node marks every fd close-on-exec, those it inherited too: give the view back its own.
+  for (int fd : plan.keepFds) fcntl(fd, F_SETFD, 0);
+  // Node ignores SIGPIPE and blocks some signals: give the view default dispositions.
+  struct sigaction dfl = {};
+  dfl.sa_handler = SIG_DFL;
+  for (int s = 1; s < NSIG; s++)
+    if (s != SIGKILL && s != SIGSTOP) sigaction(s, &dfl, nullptr);
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+
+  struct sock_fprog prog = {(unsigned short)plan.filter.size(),
+                            const_cast<struct sock_filter *>(plan.filter.data())};
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) _exit(125);
+  int listener = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
+                              SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV,
+                              &prog);
+  if (listener < 0) {
+    SendRecord(ctl, CTL_EXEC_FAILED, errno, 1);
+    _exit(125);
+  }
+  SendRecord(toReaper, CTL_LISTENER, 0, 0, listener);
+  close(listener);
+  close(toReaper);
+  // From here on every notified syscall goes through the supervisor.
+  for (const std::string &rc : plan.rcFiles) {
+    if (access(rc.c_str(), X_OK) != 0) continue;  // as VUOS: rc files that cannot run are skipped
+    pid_t p = fork();
+    if (p == 0) {
+      char *rcArgv[] = {const_cast<char *>(rc.c_str()), nullptr};
+      execve(rc.c_str(), rcArgv, envp);
+      _exit(127);
+    }
+    int st = 0;
+    if (p < 0) _exit(2);
+    while (waitpid(p, &st, 0) < 0 && errno == EINTR) {
+    }
+    if (WIFSIGNALED(st)) _exit(2);
+  }
+  execve(plan.path.c_str(), argv, envp);
+  int err = errno;
+  SendRecord(ctl, CTL_EXEC_FAILED, err, 0);
+  _exit(err == ENOENT ? 127 : 126);
+}
+
+std::vector<char *> CStrings(std::vector<std::string> &v) {
+  std::vector<char *> out;
+  for (auto &s : v) out.push_back(s.data());
+  out.push_back(nullptr);
+  return out;
+}
+
+std::vector<std::string> StringArray(const Napi::Value &v) {
+  std::vector<std::string> out;
+  if (!v.IsArray()) return out;
+  Napi::Array a = v.As<Napi::Array>();
+  for (uint32_t i = 0; i < a.Length(); i++) out.push_back(a.Get(i).ToString().Utf8Value());
+  return out;
+}
+
+// spawnView({path, argv, envp, rcFiles, filter: Buffer, nofile}) ->
+//   {reaperPid, rootPid, listenerFd, controlFd}
+Napi::Value SpawnView(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = info[0].As<Napi::Object>();
+  SpawnPlan plan;
+  plan.path = o.Get("path").ToString().Utf8Value();
+  plan.argv = StringArray(o.Get("argv"));
+  plan.envp = StringArray(o.Get("envp"));
+  plan.rcFiles = StringArray(o.Get("rcFiles"));
+  if (o.Get("keepFds").IsArray()) {
+    Napi::Array a = o.Get("keepFds").As<Napi::Array>();
+    for (uint32_t i = 0; i < a.Length(); i++) plan.keepFds.push_back(a.Get(i).As<Napi::Number>().Int32Value());
+  }
+  if (o.Get("nofile").IsNumber()) plan.nofile = o.Get("nofile").As<Napi::Number>().Int64Value();
+  Napi::Buffer<uint8_t> fbuf = o.Get("filter").As<Napi::Buffer<uint8_t>>();
+  size_t nins = fbuf.Length() / sizeof(struct sock_filter);
+  plan.filter.resize(nins);
+  memcpy(plan.filter.data(), fbuf.Data(), nins * sizeof(struct sock_filter));
+  std::vector<char *> argv = CStrings(plan.argv), envp = CStrings(plan.envp);
+
+  int ctl[2], inner[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ctl) < 0) return ThrowErrno(env, "socketpair", errno);
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, inner) < 0) return ThrowErrno(env, "socketpair", errno);
+  pid_t reaper = fork();
+  if (reaper < 0) return ThrowErrno(env, "fork", errno);
+  if (reaper == 0) {
+    close(ctl[0]);
+    prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+    struct sigaction sa = {};
+    sa.sa_handler = OnSigchld;
+    sigaction(SIGCHLD, &sa, nullptr);
+    struct sigaction ign = {};
+    ign.sa_handler = SIG_IGN;  // keyboard signals are for the view, not for the reaper
+    sigaction(SIGINT, &ign, nullptr);
+    sigaction(SIGQUIT, &ign, nullptr);
+    sigaction(SIGPIPE, &ign, nullptr);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    pid_t root = fork();
+    if (root < 0) _exit(125);
+    if (root == 0) {
+      close(inner[0]);
+      RunRoot(plan, argv.data(), envp.data(), ctl[1], inner[1]);
+    }
+    close(inner[1]);
+    SendRecord(ctl[1], CTL_ROOT_PID, root, 0);
+    ControlRecord rec;
+    int listener = -1;
+    if (RecvRecord(inner[0], &rec, &listener) == 0 && listener >= 0)
+      SendRecord(ctl[1], CTL_LISTENER, 0, 0, listener);
+    close(inner[0]);
+    RunReaper(ctl[1], root, listener);
+  }
+  close(ctl[1]);
+  close(inner[0]);
+  close(inner[1]);
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("reaperPid", reaper);
+  result.Set("controlFd", ctl[0]);
+  // The reaper first reports the root pid, then passes the listener (or the root reports
+  // why it could not install the filter).
+  for (;;) {
+    ControlRecord rec;
+    int fd = -1;
+    if (RecvRecord(ctl[0], &rec, &fd) < 0) return ThrowErrno(env, "umvu: the view did not start", EPROTO);
+    if (rec.type == CTL_ROOT_PID) result.Set("rootPid", rec.a);
+    if (rec.type == CTL_EXEC_FAILED) return ThrowErrno(env, "seccomp filter", rec.a);
+    if (rec.type == CTL_LISTENER) {
+      result.Set("listenerFd", fd);
+      break;
+    }
+  }
+  return result;
+}
+
+Napi::Value KillView(const Napi::CallbackInfo &info) {
+  int ctl = info[0].As<Napi::Number>().Int32Value();
+  return Napi::Boolean::New(info.Env(), SendRecord(ctl, CTL_KILL_VIEW, 0, 0) == 0);
+}
+
+}  // namespace
+
+void InitSpawn(Napi::Env env, Napi::Object exports) {
+  exports.Set("spawnView", Napi::Function::New(env, SpawnView));
+  exports.Set("killView", Napi::Function::New(env, KillView));
+}

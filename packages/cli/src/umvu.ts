@@ -1,0 +1,243 @@
+#!/usr/bin/env node
+/**
+ * umvu [options] command [args]: run command in a partial virtual machine (a view).
+ * Options as VUOS' getopt string "+hxNSl:s:f:V:o:d:D:" plus long forms; the first
+ * non-option argument starts the command, so the command's own options are never parsed.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Hypervisor } from '@vuos/core';
+
+const USAGE = `Usage: umvu [options] command [args]
+Run command in a partial virtual machine (VUOS view); load modules with vu_insmod.
+  -h, --help              print this help and exit
+  -x, --nonesting         modules' own file access is not virtualized
+  -S, --noseccomp         no native fast path: every notified syscall goes to the hypervisor
+      --seccomp           use the native fast path (the default)
+  -f, --rc FILE           run FILE instead of /etc/vurc and ~/.vurc
+  -N, --norc              run no rc file
+  -V, --vu_name NAME      name of the view (see vuname)
+  -o, --output FILE       write log messages to FILE
+  -l, --loglevel N        console log level 0..7 (0 emerg .. 7 debug; default 4)
+  -s, --syslog N          also send messages up to level N to syslog
+  -d, --debugtags TAGS    enable debug tags from the start (e.g. -d s logs syscalls)
+  -D, --debugcols SPEC    debug colors, e.g. -D p:r -D c:g# (see vudebug)
+`;
+
+interface Options {
+  nonesting: boolean;
+  noFastPath: boolean;
+  rc?: string;
+  norc: boolean;
+  name?: string;
+  output?: string;
+  loglevel?: number;
+  syslog?: number;
+  debugtags: string[];
+  debugcols: string[];
+  command: string[];
+}
+
+const LONG: Record<string, string> = {
+  help: 'h',
+  nonesting: 'x',
+  noseccomp: 'S',
+  rc: 'f',
+  norc: 'N',
+  vu_name: 'V',
+  output: 'o',
+  loglevel: 'l',
+  syslog: 's',
+  debugtags: 'd',
+  debugcols: 'D',
+};
+const WITH_ARG = new Set(['f', 'V', 'o', 'l', 's', 'd', 'D']);
+
+function fail(message: string): never {
+  process.stderr.write(`umvu: ${message}\n${USAGE}`);
+  process.exit(1);
+}
+
+function parseLevel(v: string, what: string): number {
+  if (!/^[0-7]$/.test(v)) fail(`invalid ${what} '${v}' (expected 0..7)`);
+  return Number(v);
+}
+
+export function parseOptions(argv: string[]): Options {
+  const o: Options = { nonesting: false, noFastPath: false, norc: false, debugtags: [], debugcols: [], command: [] };
+  let i = 0;
+  const set = (opt: string, value: string | undefined) => {
+    switch (opt) {
+      case 'h':
+        process.stdout.write(USAGE);
+        process.exit(0);
+      case 'x':
+        o.nonesting = true;
+        break;
+      case 'S':
+        o.noFastPath = true;
+        break;
+      case 'seccomp':
+        o.noFastPath = false;
+        break;
+      case 'N':
+        o.norc = true;
+        break;
+      case 'f':
+        o.rc = value;
+        break;
+      case 'V':
+        o.name = value;
+        break;
+      case 'o':
+        o.output = value;
+        break;
+      case 'l':
+        o.loglevel = parseLevel(value!, 'log level');
+        break;
+      case 's':
+        o.syslog = parseLevel(value!, 'syslog level');
+        break;
+      case 'd':
+        o.debugtags.push(value!);
+        break;
+      case 'D':
+        o.debugcols.push(value!);
+        break;
+    }
+  };
+  for (; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--') {
+      i++;
+      break;
+    }
+    if (a.startsWith('--')) {
+      const [name, inline] = a.slice(2).split(/=(.*)/s, 2);
+      const opt = name === 'seccomp' ? 'seccomp' : LONG[name];
+      if (!opt) fail(`unrecognized option '${a}'`);
+      let value = inline;
+      if (WITH_ARG.has(opt) && value === undefined) {
+        if (++i >= argv.length) fail(`option '${a}' requires an argument`);
+        value = argv[i];
+      }
+      set(opt, value);
+      continue;
+    }
+    if (!a.startsWith('-') || a === '-') break;
+    for (let k = 1; k < a.length; k++) {
+      const opt = a[k];
+      if (!'hxNSlsfVodD'.includes(opt)) fail(`invalid option -- '${opt}'`);
+      if (WITH_ARG.has(opt)) {
+        let value = a.slice(k + 1);
+        if (!value) {
+          if (++i >= argv.length) fail(`option requires an argument -- '${opt}'`);
+          value = argv[i];
+        }
+        set(opt, value);
+        break;
+      }
+      set(opt, undefined);
+    }
+  }
+  o.command = argv.slice(i);
+  if (o.command.length === 0) fail('missing command');
+  return o;
+}
+
+/** execvp's search: a name without '/' is looked up in PATH. */
+function findProgram(name: string, env: NodeJS.ProcessEnv): string | undefined {
+  if (name.includes('/')) return name;
+  for (const dir of (env.PATH ?? '/usr/local/bin:/usr/bin:/bin').split(':')) {
+    const candidate = path.join(dir || '.', name);
+    try {
+      if (fs.statSync(candidate).isFile()) {
+        fs.accessSync(candidate, fs.constants.X_OK);
+        return candidate;
+      }
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+/**
+ * The fds umvu's caller passed on: those the wrapper script saw open (UMVU_FDS), minus what the
+ * shell or node opened for themselves in between (event loop objects, self-pipes).
+ */
+function inheritedFds(listed: string | undefined): number[] {
+  if (listed === undefined) return [0, 1, 2];
+  const links = new Map<number, string>();
+  for (const name of fs.readdirSync('/proc/self/fd')) {
+    try {
+      links.set(Number(name), fs.readlinkSync(`/proc/self/fd/${name}`));
+    } catch {
+      // the directory's own fd
+    }
+  }
+  const count = (link: string) => [...links.values()].filter((l) => l === link).length;
+  return [...new Set(listed.trim().split(/\s+/).map(Number))].filter((fd) => {
+    const link = links.get(fd);
+    if (link === undefined) return false;
+    if (/^anon_inode:\[(eventpoll|eventfd|signalfd|io_uring)\]$/.test(link)) return fd <= 2;
+    return !(link.startsWith('pipe:') && count(link) > 1 && fd > 2);
+  });
+}
+
+function rcFiles(o: Options): string[] {
+  if (o.norc) return [];
+  if (o.rc) return [path.resolve(o.rc)];
+  return ['/etc/vurc', path.join(process.env.HOME ?? os.homedir(), '.vurc')];
+}
+
+async function main(): Promise<void> {
+  const o = parseOptions(process.argv.slice(2));
+  const hv = new Hypervisor();
+  if (o.output) {
+    try {
+      hv.logger.setOutputFile(o.output);
+    } catch (e) {
+      fail(`${o.output}: ${(e as Error).message}`);
+    }
+  }
+  if (o.loglevel !== undefined) hv.logger.consoleLevel = o.loglevel;
+  if (o.syslog !== undefined) hv.logger.syslogLevel = o.syslog;
+  for (const spec of o.debugcols) if (!hv.logger.setColors(spec)) fail(`invalid color spec '${spec}'`);
+  for (const tags of o.debugtags) hv.logger.addGlobalTags(tags);
+
+  const env = { ...process.env };
+  const nofile = Number(env.UMVU_NOFILE) || undefined;
+  const keepFds = inheritedFds(env.UMVU_FDS);
+  delete env.UMVU_NOFILE;
+  delete env.UMVU_FDS;
+  const program = findProgram(o.command[0], env);
+  if (!program) {
+    process.stderr.write(`umvu: ${o.command[0]}: command not found\n`);
+    process.exit(127);
+  }
+  // Keyboard signals reach the whole foreground process group: the view handles them.
+  process.on('SIGINT', () => {});
+  process.on('SIGQUIT', () => {});
+  for (const sig of ['SIGTERM', 'SIGHUP'] as const) process.on(sig, () => hv.forwardSignal(sig));
+  process.on('uncaughtException', (e) => {
+    hv.logger.printk(0, `umvu: internal error: ${e.stack ?? e}`);
+    hv.killView();
+    process.exit(125);
+  });
+  const status = await hv.run({
+    path: program,
+    argv: o.command,
+    env,
+    rcFiles: rcFiles(o),
+    viewName: o.name,
+    noFastPath: o.noFastPath,
+    noNesting: o.nonesting,
+    nofile,
+    keepFds,
+  });
+  process.exit(status);
+}
+
+await main();

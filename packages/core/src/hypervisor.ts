@@ -1,0 +1,245 @@
+/**
+ * The hypervisor: starts the view, receives the notifications the native fast path hands
+ * over, dispatches them to the syscall families and modules, and answers asynchronously.
+ * A slow or failing module only delays (or fails, with EIO) its own syscall.
+ */
+import net from 'node:net';
+import { native } from './native.js';
+import { generateFilter, filterBytes } from './filter.js';
+import { Logger, TAG_CHARS, expandTags } from './log.js';
+import { Registry } from './registry.js';
+import { ModuleLoader, type Service } from './modules.js';
+import { ProcessTable } from './process.js';
+import { Answer, NOTIF_SIZE, SyscallCall, SyscallError } from './syscall.js';
+import { syscallInfo, syscallNumber } from './syscalls/x86_64.js';
+import { virtualSyscall } from './families/virtual.js';
+import { procSyscall } from './families/proc.js';
+import { mountSyscall } from './families/mount.js';
+import { describeCall } from './describe.js';
+
+export interface ViewOptions {
+  /** absolute path of the program to run */
+  path: string;
+  argv: string[];
+  env: Record<string, string | undefined>;
+  rcFiles: string[];
+  viewName?: string;
+  /** -S: every notified syscall goes to JavaScript (no native fast path) */
+  noFastPath?: boolean;
+  /** -x: modules' own file access is not virtualized */
+  noNesting?: boolean;
+  /** RLIMIT_NOFILE soft limit the view starts with */
+  nofile?: number;
+  /** fds the view inherits from umvu's caller */
+  keepFds?: number[];
+}
+
+const ACT_JS = 1;
+const CTL_RECORD = 12;
+const CTL_EXEC_FAILED = 3;
+const CTL_ROOT_EXIT = 4;
+const CTL_ALL_DONE = 5;
+
+export class Hypervisor {
+  readonly logger = new Logger();
+  readonly registry = new Registry();
+  readonly modules: ModuleLoader;
+  readonly procs: ProcessTable;
+  viewName = '';
+  readonly serverId = process.pid;
+  noNesting = false;
+  private noFastPath = false;
+  private reaperPid = 0;
+  private rootPid = 0;
+  private controlFd = -1;
+
+  constructor() {
+    this.procs = new ProcessTable(
+      {
+        clone: (s, d, flags) => (s.definition.inherit?.clone ? s.definition.inherit.clone(d, flags) : d),
+        exec: (s, d) => (s.definition.inherit?.exec ? s.definition.inherit.exec(d) : d),
+        terminate: (s, d) => s.definition.inherit?.terminate?.(d),
+      },
+      () => this.reaperPid,
+    );
+    this.modules = new ModuleLoader({
+      registry: this.registry,
+      logger: this.logger,
+      isDebugEnabled: (tag, tid) => this.isDebugEnabled(tag, tid),
+      processData: {
+        getProcessData: () => undefined,
+        setProcessData: () => undefined,
+        forService: (service) => this.processDataFor(service),
+      },
+    });
+    this.registry.onChange = () => this.updateFastPath();
+    this.logger.onTagsChanged = () => this.updateFastPath();
+  }
+
+  isDebugEnabled(tag: string, tid: number): boolean {
+    return this.logger.isGlobal(tag) || (this.procs.get(tid)?.localTags.includes(tag) ?? false);
+  }
+
+  changeLocalTags(tid: number, tags: string, add: boolean): void {
+    const p = this.procs.ensure(tid);
+    const set = new Set(p.localTags);
+    for (const c of expandTags(tags)) {
+      if (add) set.add(c);
+      else set.delete(c);
+    }
+    p.localTags = [...TAG_CHARS].filter((c) => set.has(c)).join('');
+    this.procs.update(p);
+  }
+
+  private processDataFor(service: Service) {
+    return {
+      getProcessData: (tid: number) => this.procs.get(tid)?.moduleData.get(service),
+      setProcessData: (tid: number, data: unknown) => {
+        const p = this.procs.ensure(tid);
+        if (data === undefined) p.moduleData.delete(service);
+        else p.moduleData.set(service, data);
+        this.procs.update(p);
+      },
+    };
+  }
+
+  /** Runs a module operation, keeping the module busy (vu_rmmod: EBUSY) meanwhile. */
+  async inModule<T>(service: Service, op: () => T | Promise<T>): Promise<T> {
+    service.inFlight++;
+    try {
+      return await op();
+    } finally {
+      service.inFlight--;
+    }
+  }
+
+  /** Pushes the decisions the native fast path can take alone. */
+  private updateFastPath(): void {
+    const actions = new Uint8Array(1024);
+    for (const e of this.registry.all('sc')) actions[Number(e.key)] = ACT_JS;
+    if (this.modules.list().some((s) => s.definition.mount)) actions[syscallNumber('mount')] = ACT_JS;
+    if (this.registry.all('path').some((e) => e.options.mount)) actions[syscallNumber('umount2')] = ACT_JS;
+    native.setActions(actions);
+    native.setTraceAll(this.noFastPath || this.logger.isGlobal('s'));
+  }
+
+  /** Starts the view; resolves with umvu's exit status when every process of it has exited. */
+  async run(opts: ViewOptions): Promise<number> {
+    this.viewName = opts.viewName ?? '';
+    this.noFastPath = !!opts.noFastPath;
+    this.noNesting = !!opts.noNesting;
+    this.updateFastPath();
+    const filter = filterBytes(generateFilter({ notifyAll: this.logger.isGlobal('s') }));
+    const envp = Object.entries(opts.env)
+      .filter(([, v]) => v !== undefined)
+      .map(([k, v]) => `${k}=${v}`);
+    const view = native.spawnView({ path: opts.path, argv: opts.argv, envp, rcFiles: opts.rcFiles, filter, nofile: opts.nofile, keepFds: opts.keepFds ?? [0, 1, 2] });
+    this.reaperPid = view.reaperPid;
+    this.rootPid = view.rootPid;
+    this.controlFd = view.controlFd;
+    native.startListener(view.listenerFd, () => this.drain());
+    return this.waitForView(opts.argv[0]);
+  }
+
+  /** Asks the reaper to kill every process of the view (the view must not outlive umvu). */
+  killView(): void {
+    if (this.controlFd >= 0) native.killView(this.controlFd);
+  }
+
+  /** Forwards a termination signal sent to umvu to the root process of the view. */
+  forwardSignal(signal: NodeJS.Signals): void {
+    if (this.rootPid) {
+      try {
+        process.kill(this.rootPid, signal);
+      } catch {
+        // already gone
+      }
+    }
+  }
+
+  private waitForView(command: string): Promise<number> {
+    return new Promise((resolve) => {
+      const sock = new net.Socket({ fd: this.controlFd, readable: true, writable: false });
+      let status = 0;
+      let pending = Buffer.alloc(0);
+      sock.on('data', (chunk: Buffer) => {
+        pending = Buffer.concat([pending, chunk]);
+        for (; pending.length >= CTL_RECORD; pending = pending.subarray(CTL_RECORD)) {
+          const type = pending.readInt32LE(0);
+          const a = pending.readInt32LE(4);
+          if (type === CTL_EXEC_FAILED) {
+            this.logger.printk(3, `umvu: ${command}: ${native.strerror(a)}`);
+          } else if (type === CTL_ROOT_EXIT) {
+            status = exitStatus(a);
+          } else if (type === CTL_ALL_DONE) {
+            resolve(status);
+          }
+        }
+      });
+      sock.on('close', () => resolve(status));
+      sock.on('error', () => resolve(status));
+    });
+  }
+
+  private drain(): void {
+    const { notifs, exited } = native.take();
+    for (let off = 0; off + NOTIF_SIZE <= notifs.length; off += NOTIF_SIZE) {
+      void this.handle(new SyscallCall(notifs, off));
+    }
+    for (const tid of exited) this.procs.exited(tid);
+  }
+
+  private async handle(call: SyscallCall): Promise<void> {
+    let answer: Answer;
+    try {
+      call.process = this.procs.get(call.tid) ?? (this.procs.adoptionPending ? this.procs.tryAdopt(call.tid) : undefined);
+      if (this.isDebugEnabled('s', call.tid)) this.logger.debug('s', call.tid, describeCall(call), 1);
+      answer = await this.dispatch(call);
+    } catch (e) {
+      answer = this.failure(call, e);
+    }
+    this.respond(call, answer);
+  }
+
+  private async dispatch(call: SyscallCall): Promise<Answer> {
+    if (call.nr < 0) return virtualSyscall(this, call);
+    const claim = this.registry.lookup('sc', call.nr);
+    if (claim) {
+      const handler = claim.data as (c: SyscallCall) => Answer | Promise<Answer>;
+      this.registry.acquire(claim);
+      try {
+        return await this.inModule(claim.service, () => handler(call));
+      } finally {
+        this.registry.release(claim);
+      }
+    }
+    switch (syscallInfo(call.nr)?.family) {
+      case 'proc':
+        return procSyscall(this, call);
+      case 'mount':
+        return mountSyscall(this, call);
+      default:
+        return Answer.continue();
+    }
+  }
+
+  /** A handler failed: its errno if it said one, else EIO (logged): never the hypervisor. */
+  private failure(call: SyscallCall, e: unknown): Answer {
+    if (e instanceof SyscallError) return Answer.error(e.errno);
+    this.logger.printk(3, `umvu: ${call.name} of ${call.tid} failed: ${(e as Error)?.stack ?? e}`);
+    return Answer.error('EIO');
+  }
+
+  private respond(call: SyscallCall, answer: Answer): void {
+    if (answer.kind === 'continue') native.respond(call.id, 0, 0, true);
+    else if (answer.kind === 'value') native.respond(call.id, answer.value, 0, false);
+    else native.respond(call.id, 0, -answer.errno, false);
+  }
+}
+
+/** Shell convention: the exit code, or 128 + the signal that killed the process. */
+function exitStatus(wait: number): number {
+  const sig = wait & 0x7f;
+  return sig === 0 ? (wait >> 8) & 0xff : 128 + sig;
+}
+

@@ -1,0 +1,11 @@
+export { Hypervisor, type ViewOptions } from './hypervisor.js';
+export { defineModule, type ModuleDefinition, type ModuleApi, type MountRequest, type SyscallHandler } from './modules.js';
+export { Answer, SyscallError, SyscallCall } from './syscall.js';
+export { Entry, MNT_DETACH, MNT_FORCE, type EntryType, type EntryOptions, type MountInfo } from './registry.js';
+export { LogLevel, parseColorSpec, TAG_CHARS } from './log.js';
+export { syscallNumber, syscallName } from './syscalls/x86_64.js';
+export * as vulib from './vulib.js';
+export { generateFilter, filterBytes, runFilter, FilterResult } from './filter.js';
+export { VIRTUAL_FD_RANGE } from './vfd.js';
+export { errnoOf, errnoName } from './errno.js';
+export { native } from './native.js';

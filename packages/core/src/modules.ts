@@ -1,0 +1,259 @@
+/**
+ * Modules: npm packages (or plain JS files) whose default export is a ModuleDefinition. A
+ * module declares what it serves by adding entries to the registry through its ModuleApi.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { createRequire } from 'node:module';
+import type { Entry, EntryKey, EntryOptions, EntryType, MountInfo, Registry } from './registry.js';
+import type { Answer, SyscallCall } from './syscall.js';
+import { SyscallError } from './syscall.js';
+import type { Logger } from './log.js';
+import { syscallNumber } from './syscalls/x86_64.js';
+
+export type SyscallHandler = (call: SyscallCall) => Answer | Promise<Answer>;
+
+/** What mount(2) passes to the module chosen by the filesystem type. */
+export interface MountRequest {
+  source: string;
+  /** canonical absolute target */
+  target: string;
+  fstype: string;
+  flags: number;
+  /** the data string: option words that are not mount flags */
+  data: string;
+  call: SyscallCall;
+}
+
+export interface ModuleDefinition {
+  /** the module name (vu_lsmod, vu_rmmod, and the prefix of the mount types it serves) */
+  name: string;
+  description: string;
+  init?(api: ModuleApi): void | Promise<void>;
+  /** run by vu_rmmod; throwing (e.g. SyscallError('EBUSY')) aborts the removal */
+  fini?(): void | Promise<void>;
+  /** mount(2) of a type prefixed by the module name; usually calls api.addMount() */
+  mount?(req: MountRequest): void | Promise<void>;
+  /** umount2(2) of one of this module's mounts, before the entry is removed */
+  umount?(entry: Entry, flags: number): void | Promise<void>;
+  /** an entry of this module was released for good (after umount, lazily when unused) */
+  cleanup?(entry: Entry): void;
+  /** per-process data inheritance (data was set with api.setProcessData) */
+  inherit?: {
+    /** returns the child's data (return the same object to share it) */
+    clone?(data: unknown, flags: number): unknown;
+    exec?(data: unknown): unknown;
+    terminate?(data: unknown): void;
+  };
+}
+
+/** Identity helper giving module authors type checking. */
+export function defineModule(def: ModuleDefinition): ModuleDefinition {
+  return def;
+}
+
+/** The per-process view a module gets: its own data slot, inherited across fork/exec. */
+export interface ProcessDataAccess {
+  getProcessData(tid: number): unknown;
+  setProcessData(tid: number, data: unknown): void;
+}
+
+export interface ModuleApi extends ProcessDataAccess {
+  readonly name: string;
+  /** kernel-style log: level 0 (emerg) .. 7 (debug) */
+  printk(level: number, message: string): void;
+  /** debug line under an uppercase tag, shown when the tag is enabled (globally or for tid) */
+  debug(tag: string, tid: number, message: string): void;
+  setDebugTagName(tag: string, name: string): void;
+  /** serve a system call (by name) for every process: SC entry */
+  claimSyscall(name: string, handler: SyscallHandler): Entry<SyscallHandler>;
+  addEntry<T>(type: EntryType, key: EntryKey, options?: EntryOptions<T>): Entry<T>;
+  /** registers a mount (a path entry on info.target, listed in the view's mount table) */
+  addMount<T>(info: MountInfo, data?: T): Entry<T>;
+  delEntry(entry: Entry, flags?: number): void;
+}
+
+export class Service {
+  readonly entries = new Set<Entry>();
+  /** entries registered while init ran: removed by vu_rmmod itself */
+  readonly initEntries = new Set<Entry>();
+  moduleEntry!: Entry;
+  inFlight = 0;
+  api!: ModuleApi;
+  constructor(
+    readonly definition: ModuleDefinition,
+    readonly source: string,
+  ) {}
+  get name(): string {
+    return this.definition.name;
+  }
+  onEntryReleased(entry: Entry): void {
+    try {
+      this.definition.cleanup?.(entry);
+    } catch {
+      // a module's cleanup failing must not leave the core inconsistent
+    }
+  }
+}
+
+export interface ModuleHost {
+  registry: Registry;
+  logger: Logger;
+  processData: ProcessDataAccess & { forService(service: Service): ProcessDataAccess };
+  isDebugEnabled(tag: string, tid: number): boolean;
+}
+
+export class ModuleLoader {
+  private services: Service[] = [];
+  constructor(private host: ModuleHost) {}
+
+  /** Loaded modules in load order. */
+  list(): Service[] {
+    return [...this.services];
+  }
+
+  find(name: string): Service | undefined {
+    return this.services.find((s) => s.name === name);
+  }
+
+  /** vu_insmod: resolve, import, register, init. Errors: ENOENT, EINVAL, EEXIST. */
+  async insmod(spec: string, permanent: boolean, callerCwd: string): Promise<Service> {
+    const file = resolveModule(spec, callerCwd);
+    if (!file) throw new SyscallError('ENOENT', `loading of module ${spec} failed: not found`);
+    let exported: unknown;
+    try {
+      exported = (await import(pathToFileURL(file).href)).default;
+    } catch (e) {
+      this.host.logger.printk(3, `loading of module ${spec} failed: ${(e as Error).message}`);
+      throw new SyscallError('EINVAL');
+    }
+    const def = exported as ModuleDefinition;
+    if (!def || typeof def !== 'object' || typeof def.name !== 'string' || !def.name) {
+      this.host.logger.printk(3, `${spec}: not a umvu module (no default export with a name)`);
+      throw new SyscallError('EINVAL');
+    }
+    if (this.find(def.name)) {
+      this.host.logger.printk(3, `module ${def.name} already loaded`);
+      throw new SyscallError('EEXIST');
+    }
+    const service = new Service(def, file);
+    service.api = this.makeApi(service);
+    const { registry } = this.host;
+    service.moduleEntry = registry.add('module', def.name, service, { permanent });
+    this.services.push(service);
+    try {
+      await def.init?.(service.api);
+    } catch (e) {
+      this.forget(service, true);
+      this.host.logger.printk(3, `module ${def.name}: init failed: ${(e as Error).message}`);
+      throw e instanceof SyscallError ? e : new SyscallError('EINVAL');
+    }
+    for (const e of service.entries) if (e !== service.moduleEntry) service.initEntries.add(e);
+    return service;
+  }
+
+  /** vu_rmmod: ENOENT if not loaded, EBUSY while permanent, mounted or in use; fini may refuse. */
+  async rmmod(name: string): Promise<void> {
+    const service = this.find(name);
+    if (!service) throw new SyscallError('ENOENT');
+    const busy =
+      service.moduleEntry.options.permanent ||
+      service.inFlight > 0 ||
+      [...service.entries].some((e) => e !== service.moduleEntry && !service.initEntries.has(e)) ||
+      [...service.initEntries].some((e) => e.refs > e.baseRefs);
+    if (busy) throw new SyscallError('EBUSY');
+    await service.definition.fini?.();
+    this.forget(service, false);
+  }
+
+  private forget(service: Service, force: boolean): void {
+    const { registry } = this.host;
+    for (const e of [...service.entries]) if (!e.unhashed) registry.del(e, force ? 1 : 0);
+    this.services = this.services.filter((s) => s !== service);
+  }
+
+  private makeApi(service: Service): ModuleApi {
+    const { registry, logger } = this.host;
+    const processData = this.host.processData.forService(service);
+    return {
+      name: service.name,
+      printk: (level, message) => logger.printk(level, message),
+      debug: (tag, tid, message) => {
+        if (this.host.isDebugEnabled(tag, tid)) logger.debug(tag, tid, message);
+      },
+      setDebugTagName: (tag, name) => logger.setTagName(tag, name),
+      claimSyscall: (name, handler) => registry.add('sc', syscallNumber(name), service, { data: handler }),
+      addEntry: (type, key, options) => registry.add(type, key, service, options),
+      addMount: (info, data) =>
+        registry.add('path', info.target, service, { mount: info, data, permanent: /(^|,)permanent(,|$)/.test(info.options) }),
+      delEntry: (entry, flags = 0) => registry.del(entry, flags),
+      getProcessData: processData.getProcessData,
+      setProcessData: processData.setProcessData,
+    };
+  }
+}
+
+/**
+ * Where a module name leads, in VUOS' spirit: a path to a JS file (relative to the caller's
+ * cwd), ~/.vu/modules/NAME(.js), a bundled short name (vufuse -> @vuos/vufuse), or an npm
+ * package name found from the core, from the caller's cwd or in the global node_modules.
+ */
+export function resolveModule(spec: string, callerCwd: string): string | undefined {
+  const isPath = spec.includes('/') && !spec.startsWith('@');
+  if (isPath || /\.[cm]?js$/.test(spec)) {
+    const file = path.resolve(callerCwd, spec);
+    return fs.existsSync(file) && fs.statSync(file).isFile() ? file : undefined;
+  }
+  const home = os.homedir();
+  for (const f of [path.join(home, '.vu/modules', spec), path.join(home, '.vu/modules', `${spec}.js`)]) {
+    if (fs.existsSync(f) && fs.statSync(f).isFile()) return f;
+  }
+  const packages = spec.startsWith('@') || spec.includes('-') ? [spec] : [`@vuos/${spec}`, spec];
+  const bases = [
+    import.meta.url,
+    pathToFileURL(path.join(callerCwd, 'noop.js')).href,
+    pathToFileURL(path.join(path.dirname(process.execPath), '../lib/node_modules/noop.js')).href,
+  ];
+  for (const pkg of packages) {
+    for (const base of bases) {
+      const found = resolvePackage(pkg, base);
+      if (found) return found;
+    }
+  }
+  return undefined;
+}
+
+function resolvePackage(pkg: string, base: string): string | undefined {
+  const require = createRequire(base);
+  try {
+    return require.resolve(pkg);
+  } catch {
+    // ESM-only packages without a "require" condition: read their package.json ourselves
+    for (const dir of require.resolve.paths(pkg) ?? []) {
+      const manifest = path.join(dir, pkg, 'package.json');
+      if (!fs.existsSync(manifest)) continue;
+      const json = JSON.parse(fs.readFileSync(manifest, 'utf8'));
+      const entry = exportEntry(json.exports) ?? json.module ?? json.main ?? 'index.js';
+      return path.join(dir, pkg, entry);
+    }
+  }
+  return undefined;
+}
+
+function exportEntry(exp: unknown): string | undefined {
+  if (typeof exp === 'string') return exp;
+  if (exp && typeof exp === 'object') {
+    const root = (exp as Record<string, unknown>)['.'] ?? exp;
+    if (typeof root === 'string') return root;
+    const r = root as Record<string, unknown>;
+    for (const cond of ['import', 'node', 'default']) {
+      const v = r[cond];
+      if (typeof v === 'string') return v;
+      const nested = exportEntry(v);
+      if (nested) return nested;
+    }
+  }
+  return undefined;
+}

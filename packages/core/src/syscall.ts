@@ -1,0 +1,87 @@
+/**
+ * One notified system call as the hypervisor and modules see it, and the answers it can get.
+ */
+import { native } from './native.js';
+import { syscallName } from './syscalls/x86_64.js';
+import type { VuProcess } from './process.js';
+import { errnoOf } from './errno.js';
+
+export type Answer =
+  | { kind: 'continue' }
+  | { kind: 'value'; value: number | bigint }
+  | { kind: 'error'; errno: number };
+
+export const Answer = {
+  continue: (): Answer => ({ kind: 'continue' }),
+  value: (value: number | bigint): Answer => ({ kind: 'value', value }),
+  error: (errno: number | string): Answer => ({ kind: 'error', errno: typeof errno === 'number' ? errno : errnoOf(errno) }),
+};
+
+/** Thrown by handlers (core or module) to fail the syscall with an errno. */
+export class SyscallError extends Error {
+  readonly errno: number;
+  constructor(code: string | number, message?: string) {
+    const errno = typeof code === 'number' ? code : errnoOf(code);
+    super(message ?? String(code));
+    this.errno = errno;
+  }
+}
+
+/** Size of struct seccomp_notif as the native listener queues it. */
+export const NOTIF_SIZE = 80;
+
+export class SyscallCall {
+  readonly id: bigint;
+  readonly tid: number;
+  readonly nr: number;
+  readonly args: bigint[];
+  /** the caller's state, when the hypervisor tracks it */
+  process: VuProcess | undefined;
+
+  constructor(record: Buffer, offset = 0) {
+    this.id = record.readBigUInt64LE(offset);
+    this.tid = record.readUInt32LE(offset + 8);
+    this.nr = record.readInt32LE(offset + 16);
+    this.args = [];
+    for (let i = 0; i < 6; i++) this.args.push(record.readBigUInt64LE(offset + 32 + 8 * i));
+  }
+
+  get name(): string {
+    return syscallName(this.nr);
+  }
+
+  /** Argument i as a C int (fds, flags): low 32 bits, sign-extended. */
+  int(i: number): number {
+    return Number(BigInt.asIntN(32, this.args[i]));
+  }
+
+  /** Argument i as a C long. */
+  long(i: number): number {
+    return Number(BigInt.asIntN(64, this.args[i]));
+  }
+
+  /** The NUL-terminated string at argument i (or at an address); EFAULT when unreadable. */
+  readString(argOrAddr: number | bigint, max = 4096): string {
+    const addr = typeof argOrAddr === 'bigint' ? argOrAddr : this.args[argOrAddr];
+    const s = addr === 0n ? null : native.readString(this.tid, addr, max);
+    if (s === null) throw new SyscallError('EFAULT');
+    return s;
+  }
+
+  readMem(addr: bigint, len: number): Buffer {
+    try {
+      return native.readMem(this.tid, addr, len);
+    } catch {
+      throw new SyscallError('EFAULT');
+    }
+  }
+
+  writeMem(addr: bigint, data: Buffer): void {
+    if (native.writeMem(this.tid, addr, data) !== 0) throw new SyscallError('EFAULT');
+  }
+
+  /** Whether the caller is still waiting for this answer (checked after reading its memory). */
+  stillValid(): boolean {
+    return native.idValid(this.id);
+  }
+}
