@@ -36,3 +36,5 @@ export function writeMem(pid: number, addr: bigint, data: Buffer): number;
 export function syscall(nr: number, ...args: Array<number | bigint | Buffer | string | null | undefined>): number;
 export function closeFd(fd: number): number;
 export function strerror(errno: number): string;
+/** Replaces the calling process; returns the errno only when execve failed. */
+export function execve(path: string, argv: string[], envp: string[]): number;

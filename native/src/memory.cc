@@ -112,6 +112,22 @@ Napi::Value RawSyscall(const Napi::CallbackInfo &info) {
   return Napi::Number::New(info.Env(), r < 0 ? -errno : (double)r);
 }
 
+// execve(path, argv, envp) -> errno (only returns on failure): replaces this process.
+Napi::Value Execve(const Napi::CallbackInfo &info) {
+  std::string path = info[0].ToString().Utf8Value();
+  std::vector<std::string> argv, envp;
+  Napi::Array a = info[1].As<Napi::Array>(), e = info[2].As<Napi::Array>();
+  for (uint32_t i = 0; i < a.Length(); i++) argv.push_back(a.Get(i).ToString().Utf8Value());
+  for (uint32_t i = 0; i < e.Length(); i++) envp.push_back(e.Get(i).ToString().Utf8Value());
+  std::vector<char *> av, ev;
+  for (auto &s : argv) av.push_back(s.data());
+  for (auto &s : envp) ev.push_back(s.data());
+  av.push_back(nullptr);
+  ev.push_back(nullptr);
+  execve(path.c_str(), av.data(), ev.data());
+  return Napi::Number::New(info.Env(), errno);
+}
+
 Napi::Value CloseFd(const Napi::CallbackInfo &info) {
   int r = close(info[0].As<Napi::Number>().Int32Value());
   return Napi::Number::New(info.Env(), r < 0 ? errno : 0);
@@ -124,5 +140,6 @@ void InitMemory(Napi::Env env, Napi::Object exports) {
   exports.Set("readString", Napi::Function::New(env, ReadString));
   exports.Set("writeMem", Napi::Function::New(env, WriteMem));
   exports.Set("syscall", Napi::Function::New(env, RawSyscall));
+  exports.Set("execve", Napi::Function::New(env, Execve));
   exports.Set("closeFd", Napi::Function::New(env, CloseFd));
 }

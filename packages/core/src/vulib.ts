@@ -130,3 +130,16 @@ export function umount2(target: string, flags: number): void {
 }
 
 export const strerror = native.strerror;
+
+/** execvp(3): runs file (searched in PATH) in place of this process; returns only on failure. */
+export function execvp(file: string, argv: string[], env: NodeJS.ProcessEnv = process.env): VuError {
+  const envp = Object.entries(env).map(([k, v]) => `${k}=${v}`);
+  const dirs = file.includes('/') ? [''] : (env.PATH ?? '/usr/local/bin:/usr/bin:/bin').split(':');
+  let err = 2; // ENOENT
+  for (const dir of dirs) {
+    const candidate = dir === '' && file.includes('/') ? file : `${dir || '.'}/${file}`;
+    const e = native.execve(candidate, argv, envp);
+    if (e !== 2 && e !== 20) err = e; // keep a more telling error than "not found" (as execvp)
+  }
+  return new VuError(err);
+}
