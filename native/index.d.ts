@@ -37,4 +37,4 @@ export function syscall(nr: number, ...args: Array<number | bigint | Buffer | st
 export function closeFd(fd: number): number;
 export function strerror(errno: number): string;
 /** Replaces the calling process; returns the errno only when execve failed. */
-export function execve(path: string, argv: string[], envp: string[]): number;
+export function execve(path: string, argv: string[], envp: string[], keepFds?: number[]): number;

@@ -112,8 +112,13 @@ Napi::Value RawSyscall(const Napi::CallbackInfo &info) {
   return Napi::Number::New(info.Env(), r < 0 ? -errno : (double)r);
 }
 
-// execve(path, argv, envp) -> errno (only returns on failure): replaces this process.
+// execve(path, argv, envp, keepFds) -> errno (only returns on failure): replaces this process.
+// keepFds lose close-on-exec first (node sets it on every fd, inherited ones included).
 Napi::Value Execve(const Napi::CallbackInfo &info) {
+  if (info.Length() > 3 && info[3].IsArray()) {
+    Napi::Array keep = info[3].As<Napi::Array>();
+    for (uint32_t i = 0; i < keep.Length(); i++) fcntl(keep.Get(i).As<Napi::Number>().Int32Value(), F_SETFD, 0);
+  }
   std::string path = info[0].ToString().Utf8Value();
   std::vector<std::string> argv, envp;
   Napi::Array a = info[1].As<Napi::Array>(), e = info[2].As<Napi::Array>();

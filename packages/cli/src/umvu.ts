@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Hypervisor } from '@vuos/core';
+import { inheritedFds } from '@vuos/core/vulib';
 
 const USAGE = `Usage: umvu [options] command [args]
 Run command in a partial virtual machine (VUOS view); load modules with vu_insmod.
@@ -163,29 +164,6 @@ function findProgram(name: string, env: NodeJS.ProcessEnv): string | undefined {
   return undefined;
 }
 
-/**
- * The fds umvu's caller passed on: those the wrapper script saw open (UMVU_FDS), minus what the
- * shell or node opened for themselves in between (event loop objects, self-pipes).
- */
-function inheritedFds(listed: string | undefined): number[] {
-  if (listed === undefined) return [0, 1, 2];
-  const links = new Map<number, string>();
-  for (const name of fs.readdirSync('/proc/self/fd')) {
-    try {
-      links.set(Number(name), fs.readlinkSync(`/proc/self/fd/${name}`));
-    } catch {
-      // the directory's own fd
-    }
-  }
-  const count = (link: string) => [...links.values()].filter((l) => l === link).length;
-  return [...new Set(listed.trim().split(/\s+/).map(Number))].filter((fd) => {
-    const link = links.get(fd);
-    if (link === undefined) return false;
-    if (/^anon_inode:\[(eventpoll|eventfd|signalfd|io_uring)\]$/.test(link)) return fd <= 2;
-    return !(link.startsWith('pipe:') && count(link) > 1 && fd > 2);
-  });
-}
-
 function rcFiles(o: Options): string[] {
   if (o.norc) return [];
   if (o.rc) return [path.resolve(o.rc)];
@@ -221,11 +199,14 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => {});
   process.on('SIGQUIT', () => {});
   for (const sig of ['SIGTERM', 'SIGHUP'] as const) process.on(sig, () => hv.forwardSignal(sig));
-  process.on('uncaughtException', (e) => {
-    hv.logger.printk(0, `umvu: internal error: ${e.stack ?? e}`);
+  // The view must not outlive its hypervisor: on an internal error, kill it and say why.
+  const internalError = (e: unknown) => {
+    hv.logger.printk(0, `umvu: internal error: ${(e as Error)?.stack ?? e}`);
     hv.killView();
     process.exit(125);
-  });
+  };
+  process.on('uncaughtException', internalError);
+  process.on('unhandledRejection', internalError);
   const status = await hv.run({
     path: program,
     argv: o.command,

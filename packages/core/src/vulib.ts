@@ -3,6 +3,7 @@
  * commands and for programs that want to talk to umvu. Outside a view every call fails with
  * ENOSYS. Kept free of the hypervisor's code so that the commands start fast.
  */
+import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import type * as NativeApi from '@vuos/native';
 
@@ -135,11 +136,37 @@ export const strerror = native.strerror;
 export function execvp(file: string, argv: string[], env: NodeJS.ProcessEnv = process.env): VuError {
   const envp = Object.entries(env).map(([k, v]) => `${k}=${v}`);
   const dirs = file.includes('/') ? [''] : (env.PATH ?? '/usr/local/bin:/usr/bin:/bin').split(':');
+  const keep = inheritedFds();
   let err = 2; // ENOENT
   for (const dir of dirs) {
     const candidate = dir === '' && file.includes('/') ? file : `${dir || '.'}/${file}`;
-    const e = native.execve(candidate, argv, envp);
+    const e = native.execve(candidate, argv, envp, keep);
     if (e !== 2 && e !== 20) err = e; // keep a more telling error than "not found" (as execvp)
   }
   return new VuError(err);
 }
+
+/**
+ * The fds this node process inherited, which node marked close-on-exec at startup: those in
+ * `listed` (the umvu wrapper script lists what it saw open), or else every open fd, minus what
+ * node opened for itself (event loop objects, self-pipes).
+ */
+export function inheritedFds(listed?: string): number[] {
+  const links = new Map<number, string>();
+  for (const name of fs.readdirSync('/proc/self/fd')) {
+    try {
+      links.set(Number(name), fs.readlinkSync(`/proc/self/fd/${name}`));
+    } catch {
+      // the directory's own fd
+    }
+  }
+  const count = (link: string) => [...links.values()].filter((l) => l === link).length;
+  const candidates = listed === undefined ? [...links.keys()] : listed.trim().split(/\s+/).map(Number);
+  return [...new Set(candidates)].filter((fd) => {
+    const link = links.get(fd);
+    if (link === undefined) return false;
+    if (/^anon_inode:\[(eventpoll|eventfd|signalfd|io_uring)\]$/.test(link)) return fd <= 2;
+    return !(link.startsWith('pipe:') && count(link) > 1 && fd > 2);
+  });
+}
+
