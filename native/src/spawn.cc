@@ -19,6 +19,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <vector>
+#include <atomic>
+#include <new>
+#include <sys/mman.h>
 
 namespace {
 
@@ -215,6 +218,16 @@ void OnSigchld(int) {}
   }
 }
 
+// The listener changes hands through memory shared by the root and the reaper: once the filter
+// is installed every syscall of the root may be notified (umvu -d s notifies all of them), and
+// nobody answers before the supervisor holds the listener. So the root publishes the fd number
+// here and spins (no syscall) until the reaper, its parent, has copied it with pidfd_getfd.
+struct Handoff {
+  std::atomic<int> listener{-1};
+  std::atomic<int> error{0};
+  std::atomic<int> grabbed{0};
+};
+
 struct SpawnPlan {
   std::string path;
   std::vector<std::string> argv, envp, rcFiles;
@@ -224,7 +237,7 @@ struct SpawnPlan {
 };
 
 [[noreturn]] void RunRoot(const SpawnPlan &plan, char *const *argv, char *const *envp, int ctl,
-                          int toReaper) {
+                          Handoff *handoff) {
   if (plan.nofile > 0) {
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && (rlim_t)plan.nofile <= rl.rlim_max) {
@@ -250,12 +263,13 @@ struct SpawnPlan {
                               SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV,
                               &prog);
   if (listener < 0) {
-    SendRecord(ctl, CTL_EXEC_FAILED, errno, 1);
+    handoff->error.store(errno);
     _exit(125);
   }
-  SendRecord(toReaper, CTL_LISTENER, 0, 0, listener);
+  handoff->listener.store(listener);
+  while (!handoff->grabbed.load()) {
+  }
   close(listener);
-  close(toReaper);
   // From here on every notified syscall goes through the supervisor.
   for (const std::string &rc : plan.rcFiles) {
     if (access(rc.c_str(), X_OK) != 0) continue;  // as VUOS: rc files that cannot run are skipped
@@ -275,6 +289,25 @@ struct SpawnPlan {
   int err = errno;
   SendRecord(ctl, CTL_EXEC_FAILED, err, 0);
   _exit(err == ENOENT ? 127 : 126);
+}
+
+// In the reaper: wait for the root to publish its listener fd and copy it (or see it fail).
+int GrabListener(pid_t root, Handoff *handoff) {
+  for (;;) {
+    int fd = handoff->listener.load();
+    if (fd >= 0) {
+      int pidfd = (int)syscall(SYS_pidfd_open, root, 0);
+      int mine = pidfd < 0 ? -1 : (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
+      if (pidfd >= 0) close(pidfd);
+      if (mine < 0) handoff->error.store(errno);
+      handoff->grabbed.store(1);
+      return mine;
+    }
+    siginfo_t info = {};
+    if (handoff->error.load() || (waitid(P_PID, root, &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == root))
+      return -1;
+    usleep(50);
+  }
 }
 
 std::vector<char *> CStrings(std::vector<std::string> &v) {
@@ -313,9 +346,11 @@ Napi::Value SpawnView(const Napi::CallbackInfo &info) {
   memcpy(plan.filter.data(), fbuf.Data(), nins * sizeof(struct sock_filter));
   std::vector<char *> argv = CStrings(plan.argv), envp = CStrings(plan.envp);
 
-  int ctl[2], inner[2];
+  int ctl[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ctl) < 0) return ThrowErrno(env, "socketpair", errno);
-  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, inner) < 0) return ThrowErrno(env, "socketpair", errno);
+  void *shared = mmap(nullptr, sizeof(Handoff), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (shared == MAP_FAILED) return ThrowErrno(env, "mmap", errno);
+  Handoff *handoff = new (shared) Handoff();
   pid_t reaper = fork();
   if (reaper < 0) return ThrowErrno(env, "fork", errno);
   if (reaper == 0) {
@@ -335,21 +370,18 @@ Napi::Value SpawnView(const Napi::CallbackInfo &info) {
     pid_t root = fork();
     if (root < 0) _exit(125);
     if (root == 0) {
-      close(inner[0]);
-      RunRoot(plan, argv.data(), envp.data(), ctl[1], inner[1]);
+      RunRoot(plan, argv.data(), envp.data(), ctl[1], handoff);
     }
-    close(inner[1]);
     SendRecord(ctl[1], CTL_ROOT_PID, root, 0);
-    ControlRecord rec;
-    int listener = -1;
-    if (RecvRecord(inner[0], &rec, &listener) == 0 && listener >= 0)
+    int listener = GrabListener(root, handoff);
+    if (listener >= 0)
       SendRecord(ctl[1], CTL_LISTENER, 0, 0, listener);
-    close(inner[0]);
+    else
+      SendRecord(ctl[1], CTL_EXEC_FAILED, handoff->error.load(), 1);
     RunReaper(ctl[1], root, listener);
   }
   close(ctl[1]);
-  close(inner[0]);
-  close(inner[1]);
+  munmap(shared, sizeof(Handoff));
   Napi::Object result = Napi::Object::New(env);
   result.Set("reaperPid", reaper);
   result.Set("controlFd", ctl[0]);

@@ -26,7 +26,7 @@ describe('module lifecycle: vu_insmod, vu_lsmod, vu_rmmod', () => {
 
   it('reports a module that does not exist: No such file or directory', () => {
     const r = umvuBash('vu_insmod vufoo-does-not-exist; echo status=$?');
-    assert.equal(r.stderr, 'vufoo-does-not-exist: No such file or directory\n');
+    assert.equal(r.stderr, 'loading of module vufoo-does-not-exist failed: not found\nvufoo-does-not-exist: No such file or directory\n');
     assert.equal(r.stdout, 'status=1\n');
   });
 

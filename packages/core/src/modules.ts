@@ -121,7 +121,10 @@ export class ModuleLoader {
   /** vu_insmod: resolve, import, register, init. Errors: ENOENT, EINVAL, EEXIST. */
   async insmod(spec: string, permanent: boolean, callerCwd: string): Promise<Service> {
     const file = resolveModule(spec, callerCwd);
-    if (!file) throw new SyscallError('ENOENT', `loading of module ${spec} failed: not found`);
+    if (!file) {
+      this.host.logger.printk(3, `loading of module ${spec} failed: not found`);
+      throw new SyscallError('ENOENT');
+    }
     let exported: unknown;
     try {
       exported = (await import(pathToFileURL(file).href)).default;
