@@ -10,7 +10,7 @@ import { Logger, TAG_CHARS, expandTags } from './log.js';
 import { Registry } from './registry.js';
 import { ModuleLoader, type Service } from './modules.js';
 import { ProcessTable } from './process.js';
-import { Answer, NOTIF_SIZE, SyscallCall, SyscallError } from './syscall.js';
+import { Answer, NOTIF_SIZE, SyscallCall } from './syscall.js';
 import { syscallInfo, syscallNumber } from './syscalls/x86_64.js';
 import { virtualSyscall } from './families/virtual.js';
 import { procSyscall } from './families/proc.js';
@@ -223,10 +223,22 @@ export class Hypervisor {
     }
   }
 
-  /** A handler failed: its errno if it said one, else EIO (logged): never the hypervisor. */
+  /**
+   * A handler failed: the errno it said (a SyscallError, or a Node system error such as a
+   * module's fs call failing with ENOENT), else EIO, logged: never the hypervisor.
+   * Errors are recognized by shape, not class: a module may import its own copy of the core.
+   */
   private failure(call: SyscallCall, e: unknown): Answer {
-    if (e instanceof SyscallError) return Answer.error(e.errno);
-    this.logger.printk(3, `umvu: ${call.name} of ${call.tid} failed: ${(e as Error)?.stack ?? e}`);
+    const err = e as { errno?: unknown; code?: unknown; stack?: string };
+    if (typeof err?.errno === 'number' && err.errno > 0) return Answer.error(err.errno);
+    if (typeof err?.code === 'string' && /^E[A-Z0-9]+$/.test(err.code)) {
+      try {
+        return Answer.error(err.code);
+      } catch {
+        // not an errno code
+      }
+    }
+    this.logger.printk(3, `umvu: ${call.name} of ${call.tid} failed: ${err?.stack ?? e}`);
     return Answer.error('EIO');
   }
 

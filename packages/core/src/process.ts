@@ -86,7 +86,9 @@ export class ProcessTable {
       native.setTracked(p.tid, true);
       if (!this.watched.has(p.tid) && native.watchExit(p.tid, p.tid !== p.tgid) === 0) this.watched.add(p.tid);
     } else {
+      // no virtual state left: no record (a stale one would outlive the tid)
       native.setTracked(p.tid, false);
+      this.byTid.delete(p.tid);
     }
   }
 
