@@ -53,8 +53,10 @@ export interface RunOptions {
   cwd?: string;
   /** variables added to (or overriding) baseEnv(); a value of undefined removes the variable */
   env?: Record<string, string | undefined>;
-  /** stdin contents; default: stdin is /dev/null */
+  /** stdin contents (through a pipe); default: stdin is /dev/null */
   input?: string | Buffer;
+  /** stdin is this file, opened read-only at each run (a seekable stdin) */
+  stdinFile?: string;
   /** extra fds given to the command as fd 3, 4, ... (already open in this process) */
   extraFds?: number[];
   /** kill the whole process group after this many ms (default 60 s) */
@@ -63,11 +65,22 @@ export interface RunOptions {
   user?: TestUser;
   /** options given to umvu before the command (runUmvu only) */
   umvuArgs?: string[];
+  /**
+   * argv prefix run before the command in both runs, outside umvu: e.g. a shell that changes
+   * umask/rlimits/environment and then execs "$@" (umvu is inserted after the prefix).
+   */
+  prefix?: string[];
+  /** called once the process is started (e.g. to send it a signal) */
+  onSpawn?: (child: ChildProcess) => void;
 }
 
 export interface RunResult {
+  /** stdout/stderr decoded as UTF-8 (for checks and messages) */
   stdout: string;
   stderr: string;
+  /** the exact bytes, one char per byte (latin1): what the comparison uses */
+  stdoutRaw: string;
+  stderrRaw: string;
   /** exit code, or null when killed by a signal */
   status: number | null;
   signal: NodeJS.Signals | null;
@@ -85,7 +98,8 @@ export function run(argv: string[], opts: RunOptions = {}): Promise<RunResult> {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries({ ...baseEnv(opts.user), ...opts.env })) if (v !== undefined) env[k] = v;
   const full = opts.user ? [...asUser(opts.user), ...argv] : argv;
-  const stdio: (number | 'pipe' | 'ignore')[] = [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe', ...(opts.extraFds ?? [])];
+  const stdinFd = opts.stdinFile === undefined ? undefined : fs.openSync(opts.stdinFile, 'r');
+  const stdio: (number | 'pipe' | 'ignore')[] = [stdinFd ?? (opts.input === undefined ? 'ignore' : 'pipe'), 'pipe', 'pipe', ...(opts.extraFds ?? [])];
   const started = Date.now();
   return new Promise((resolve, reject) => {
     let child: ChildProcess;
@@ -94,7 +108,10 @@ export function run(argv: string[], opts: RunOptions = {}): Promise<RunResult> {
     } catch (e) {
       reject(e);
       return;
+    } finally {
+      if (stdinFd !== undefined) fs.closeSync(stdinFd);
     }
+    opts.onSpawn?.(child);
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout!.on('data', (b: Buffer) => out.push(b));
@@ -132,9 +149,13 @@ export function run(argv: string[], opts: RunOptions = {}): Promise<RunResult> {
     child.on('close', (status, signal) => {
       clearTimeout(timer);
       if (strayTimer) clearTimeout(strayTimer);
+      const o = Buffer.concat(out);
+      const e = Buffer.concat(err);
       resolve({
-        stdout: Buffer.concat(out).toString('latin1'),
-        stderr: Buffer.concat(err).toString('latin1'),
+        stdout: o.toString('utf8'),
+        stderr: e.toString('utf8'),
+        stdoutRaw: o.toString('latin1'),
+        stderrRaw: e.toString('latin1'),
         status,
         signal,
         timedOut,
@@ -145,8 +166,8 @@ export function run(argv: string[], opts: RunOptions = {}): Promise<RunResult> {
   });
 }
 
-export const runNative = (argv: string[], opts: RunOptions = {}) => run(argv, opts);
-export const runUmvu = (argv: string[], opts: RunOptions = {}) => run([UMVU, ...(opts.umvuArgs ?? []), ...argv], opts);
+export const runNative = (argv: string[], opts: RunOptions = {}) => run([...(opts.prefix ?? []), ...argv], opts);
+export const runUmvu = (argv: string[], opts: RunOptions = {}) => run([...(opts.prefix ?? []), UMVU, ...(opts.umvuArgs ?? []), ...argv], opts);
 
 /** `bash -c SCRIPT` (bash from /usr/bin, no rc files). */
 export const bash = (script: string, ...args: string[]) => ['/bin/bash', '--norc', '--noprofile', '-c', script, 'bash', ...args];
@@ -173,7 +194,12 @@ export function describeDifference(a: string, b: string, labelA = 'native', labe
   const lb = b.split('\n');
   let i = 0;
   while (i < la.length && i < lb.length && la[i] === lb[i]) i++;
-  const cut = (s: string) => (s.length > 300 ? `${s.slice(0, 300)}…(${s.length} chars)` : s);
+  // texts are byte strings (latin1): show them as UTF-8 where they are valid
+  const cut = (s: string) => {
+    const u = Buffer.from(s, 'latin1').toString('utf8');
+    const t = u.includes('\ufffd') ? s : u;
+    return t.length > 300 ? `${t.slice(0, 300)}…(${t.length} chars)` : t;
+  };
   const show = (lines: string[], label: string) => {
     const from = Math.max(0, i - 3);
     const to = Math.min(lines.length, i + 4);
@@ -198,7 +224,7 @@ export function assertSameResult(native: RunResult, umvu: RunResult, what = 'com
   if (umvu.strayHolders) problems.push('under umvu, something kept stdout/stderr open 10 s after umvu exited');
   if (native.status !== umvu.status || native.signal !== umvu.signal)
     problems.push(`status differs: native ${statusText(native)}, umvu ${statusText(umvu)}`);
-  const [no, uo, ne, ue] = [native.stdout, umvu.stdout, native.stderr, umvu.stderr].map(normalize);
+  const [no, uo, ne, ue] = [native.stdoutRaw, umvu.stdoutRaw, native.stderrRaw, umvu.stderrRaw].map(normalize);
   if (no !== uo) problems.push(`stdout differs: ${describeDifference(no, uo)}`);
   if (ne !== ue) problems.push(`stderr differs: ${describeDifference(ne, ue)}`);
   if (problems.length) assert.fail(`${what}: umvu is not transparent\n${problems.join('\n')}`);
@@ -216,9 +242,27 @@ export interface CompareOptions extends RunOptions {
 }
 
 /** Runs argv natively then under umvu and asserts identical results. */
-export async function compare(argv: string[], opts: CompareOptions = {}): Promise<{ native: RunResult; umvu: RunResult }> {
+export function compare(argv: string[], opts: CompareOptions = {}): Promise<{ native: RunResult; umvu: RunResult }> {
+  return compareArgv([...(opts.prefix ?? []), ...argv], [...(opts.prefix ?? []), UMVU, ...(opts.umvuArgs ?? []), ...argv], { ...opts, prefix: undefined });
+}
+
+/**
+ * The general form: the native argv and the umvu argv are given explicitly, for commands where
+ * umvu sits in the middle (e.g. `sh -c 'umvu CMD; echo $?'` versus `sh -c 'CMD; echo $?'`).
+ */
+export function compareWith(make: (umvu: string) => string[], opts: CompareOptions = {}) {
+  return compareArgv(make(''), make(shellQuote([UMVU, ...(opts.umvuArgs ?? [])])), opts);
+}
+
+/** Quotes words for a POSIX shell command line. */
+export function shellQuote(words: string[]): string {
+  return words.map((w) => (/^[\w@%+=:,./-]+$/.test(w) ? w : `'${w.replace(/'/g, `'\\''`)}'`)).join(' ');
+}
+
+async function compareArgv(nativeArgv: string[], umvuArgv: string[], opts: CompareOptions): Promise<{ native: RunResult; umvu: RunResult }> {
+  const argv = nativeArgv;
   await opts.setup?.();
-  const native = await runNative(argv, opts);
+  const native = await run(nativeArgv, opts);
   const expected = opts.expectStatus === undefined ? 0 : opts.expectStatus;
   assert.ok(!native.timedOut, `native run of ${JSON.stringify(argv)} timed out (test bug)`);
   if (expected !== null)
@@ -229,14 +273,14 @@ export async function compare(argv: string[], opts: CompareOptions = {}): Promis
     );
   opts.check?.(native);
   await opts.setup?.();
-  const umvu = await runUmvu(argv, opts);
+  const umvu = await run(umvuArgv, opts);
   assertSameResult(native, umvu, JSON.stringify(argv).slice(0, 200), opts.normalize);
   return { native, umvu };
 }
 
 // ---- scratch directories ----
 
-/** A fresh temp dir (owned by `owner` when given), removed by the returned cleanup. */
+/** A fresh temp dir under os.tmpdir() (owned by `owner` when given); remove it with removeDir(). */
 export function scratchDir(prefix: string, owner?: TestUser): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `vuos-e2e-${prefix}-`));
   if (owner) fs.chownSync(dir, owner.uid, owner.gid);
@@ -259,7 +303,9 @@ export function prepare(script: string, opts: { cwd?: string; user?: TestUser } 
 
 export const TEST_USER_NAME = 'vuostest';
 
+/** The argv prefix that runs a command as `u` (nothing when we already are `u`). */
 function asUser(u: TestUser): string[] {
+  if (process.getuid!() === u.uid) return [];
   return ['/usr/bin/setpriv', `--reuid=${u.uid}`, `--regid=${u.gid}`, '--init-groups', '--'];
 }
 
@@ -294,7 +340,10 @@ export function unprivilegedUser(): TestUser {
 
 /** Explains precisely which path keeps `user` from running umvu, if any. */
 function checkAccess(user: TestUser): void {
-  const probe = (args: string[]) => spawnSync(asUser(user)[0], [...asUser(user).slice(1), ...args], { env: baseEnv(user), encoding: 'utf8' });
+  const probe = (args: string[]) => {
+    const argv = [...asUser(user), ...args];
+    return spawnSync(argv[0], argv.slice(1), { env: baseEnv(user), encoding: 'utf8' });
+  };
   const blocked: string[] = [];
   const needed = [UMVU, path.join(REPO, 'packages/cli/dist/umvu.js'), path.join(REPO, 'packages/core/dist/index.js'), path.join(REPO, 'native')];
   for (const target of needed) {

@@ -1,0 +1,87 @@
+/**
+ * A representative subset of the transparency corpus run as an unprivileged user (as root the
+ * suite creates the user `vuostest` and runs through setpriv; as a normal user, as itself):
+ * seccomp user notification without CAP_SYS_ADMIN (no_new_privs), files owned by that user.
+ * Native and umvu runs are both made as that user and compared.
+ */
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { FIXTURES, bash, compare, removeDir, runUmvu, scratchDir, unprivilegedUser, type TestUser } from '../helpers/compare.js';
+import { corpus, makeCProject, makeTree } from '../helpers/corpus.js';
+
+const { contains, nonEmpty } = corpus.check;
+
+describe('transparency as an unprivileged user', function () {
+  this.timeout(120_000);
+  let user: TestUser;
+  let work = '';
+  let tree = '';
+  let cproject = '';
+
+  function dirFor(name: string): { dir: string; setup: () => void } {
+    const dir = path.join(work, `t-${name}`);
+    return {
+      dir,
+      setup: () => {
+        fs.rmSync(dir, { recursive: true, force: true });
+        fs.mkdirSync(dir);
+        fs.chownSync(dir, user.uid, user.gid);
+      },
+    };
+  }
+
+  before(function () {
+    this.timeout(60_000);
+    // throws, explaining which path is not accessible, if the user cannot run this checkout
+    user = unprivilegedUser();
+    work = scratchDir('unprivileged', user);
+    tree = makeTree(work, user);
+    cproject = makeCProject(work, user);
+  });
+  after(() => removeDir(work));
+
+  it('runs as that user, really under umvu', async () => {
+    const r = await runUmvu(bash('id -u; grep -E "^(Seccomp|NoNewPrivs):" /proc/self/status'), { user });
+    assert.equal(r.stdout, `${user.uid}\nNoNewPrivs:\t1\nSeccomp:\t2\n`, JSON.stringify(r));
+    if (user.uid === 0) assert.fail('the unprivileged user is root');
+  });
+  it('ls -lR of a tree the user owns', async () => {
+    await compare(corpus.lsLR(tree), { user, check: contains('hello.txt', user.name) });
+  });
+  it('tar c | tar x round trip', async () => {
+    const t = dirFor('tar');
+    await compare(corpus.tarRoundTrip(tree, t.dir), { user, setup: t.setup, check: contains('round trip: trees identical', 'round trip: contents identical') });
+  });
+  it('permission errors are the same (root-only files, other users\' dirs)', async () => {
+    await compare(bash('exec 2>&1; cat /etc/shadow; echo "cat: $?"; ls /root; echo "ls: $?"; touch /etc/x; echo "touch: $?"; kill -0 1; echo "kill: $?"; id -u'), {
+      user,
+      check: contains('cat: 1', 'touch: 1', 'Permission denied'),
+    });
+  });
+  it('a bash pipeline script', async () => {
+    const t = dirFor('pipelines');
+    await compare(['/bin/bash', '--norc', '--noprofile', path.join(FIXTURES, 'bash', 'pipelines.bash')], { user, cwd: t.dir, setup: t.setup, check: nonEmpty });
+  });
+  it('bash subshells, here-docs, process substitution', async () => {
+    const t = dirFor('subshells');
+    await compare(['/bin/bash', '--norc', '--noprofile', path.join(FIXTURES, 'bash', 'subshells.bash')], { user, cwd: t.dir, setup: t.setup, check: contains('END') });
+  });
+  it('python3 subprocess', async () => {
+    await compare(
+      [
+        'python3',
+        '-c',
+        `import subprocess, os
+r = subprocess.run(["sh", "-c", "id -u; echo err >&2; exit 5"], capture_output=True, text=True)
+print(r.returncode, repr(r.stdout), repr(r.stderr))
+print(subprocess.check_output(["sh", "-c", "seq 1 1000 | wc -l"]).decode().strip(), os.getuid() == os.geteuid())`,
+      ],
+      { user, check: contains(`5 '${user.uid}\\n' 'err\\n'`, '1000 True') },
+    );
+  });
+  it('make -j2 build of the C project', async () => {
+    const t = dirFor('make');
+    await compare(corpus.makeBuild(cproject, t.dir), { user, setup: t.setup, check: contains('prog exited 7', 'part7(12345)') });
+  });
+});
