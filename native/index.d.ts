@@ -1,13 +1,19 @@
 /** Typed surface of the umvu native addon (mechanism only; policy lives in @vuos/core). */
 export interface SpawnOptions {
   path: string;
-  argv: string[];
-  envp: string[];
+  /** strings, or Buffers for exact bytes */
+  argv: Array<string | Buffer>;
+  envp: Array<string | Buffer>;
   rcFiles: string[];
   /** classic BPF program: 8 bytes per instruction */
   filter: Buffer;
   /** fds the view inherits (node marks all fds close-on-exec, inherited ones included) */
   keepFds?: number[];
+  /** standard fds to close (umvu's caller had them closed) */
+  closeFds?: number[];
+  /** signals ignored / blocked in umvu's caller (bit n-1 = signal n) */
+  sigIgnored?: bigint;
+  sigBlocked?: bigint;
   /** RLIMIT_NOFILE soft limit for the view (node raises its own) */
   nofile?: number;
 }
@@ -19,6 +25,10 @@ export interface SpawnedView {
 }
 export function spawnView(opts: SpawnOptions): SpawnedView;
 export function killView(controlFd: number): boolean;
+/** Signals sent to this process by others are forwarded to rootPid. */
+export function forwardSignals(rootPid: number): void;
+/** Ends this process by sig, without a core dump. */
+export function dieBySignal(sig: number): never;
 export function startListener(listenerFd: number, onWake: () => void): void;
 export function take(): { notifs: Buffer; exited: number[] };
 export function respond(id: bigint, val: number | bigint, error: number, cont: boolean): number;
@@ -27,7 +37,8 @@ export function addFd(id: bigint, srcFd: number, targetFd: number, opts?: { send
 export function setActions(actions: Uint8Array): void;
 export function setTracked(tid: number, tracked: boolean): void;
 export function setTraceAll(on: boolean): void;
-export function adjustAdoptWindow(delta: number): number;
+/** tid was checked not to descend from a tracked process (its first notification went to JS) */
+export function setChecked(tid: number, checked: boolean): void;
 export function watchExit(tid: number, isThread: boolean): number;
 export function stats(): { fast: number; slow: number };
 export function readMem(pid: number, addr: bigint, len: number): Buffer;

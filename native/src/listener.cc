@@ -24,10 +24,11 @@ std::atomic<uint8_t> gActions[kMaxNr];
 // Tracked thread ids (processes with virtual state): every notification of theirs goes to JS.
 constexpr uint32_t kMaxTid = 1u << 22;  // PID_MAX_LIMIT on 64-bit
 std::atomic<uint64_t> gTracked[kMaxTid / 64];
+std::atomic<int> gTrackedCount{0};
+// While some thread is tracked, the first notification of any other thread goes to JS, which
+// checks whether it descends from a tracked process (and adopts its state) or marks it checked.
+std::atomic<uint64_t> gChecked[kMaxTid / 64];
 std::atomic<bool> gTraceAll{false};
-// While > 0, notifications of untracked threads go to JS, which checks whether they are
-// children of a tracked process that have to adopt its state.
-std::atomic<int> gAdoptWindow{0};
 std::atomic<uint64_t> gFastCount{0}, gSlowCount{0};
 
 int gListener = -1;
@@ -39,8 +40,16 @@ std::vector<int32_t> gExited;      // tids whose pidfd reported an exit
 bool gWakePending = false;
 int gEpoll = -1;
 
-bool IsTracked(uint32_t tid) {
-  return tid < kMaxTid && (gTracked[tid / 64].load(std::memory_order_relaxed) >> (tid % 64)) & 1;
+bool TestBit(std::atomic<uint64_t> *bits, uint32_t tid) {
+  return tid < kMaxTid && (bits[tid / 64].load(std::memory_order_relaxed) >> (tid % 64)) & 1;
+}
+
+// Sets or clears a bit; returns whether it changed.
+bool SetBit(std::atomic<uint64_t> *bits, uint32_t tid, bool on) {
+  if (tid >= kMaxTid) return false;
+  uint64_t bit = 1ull << (tid % 64);
+  uint64_t old = on ? bits[tid / 64].fetch_or(bit) : bits[tid / 64].fetch_and(~bit);
+  return ((old & bit) != 0) != on;
 }
 
 void WakeJs() {
@@ -53,10 +62,10 @@ void WakeJs() {
 
 bool NeedsJs(const struct seccomp_notif *n) {
   if (gTraceAll.load(std::memory_order_relaxed)) return true;
-  if (IsTracked(n->pid)) return true;
+  if (TestBit(gTracked, n->pid)) return true;
   int nr = n->data.nr;
   if (nr < 0) return true;  // VUOS virtual syscalls (-1..-5)
-  if (gAdoptWindow.load(std::memory_order_relaxed) > 0) return true;
+  if (gTrackedCount.load(std::memory_order_relaxed) > 0 && !TestBit(gChecked, n->pid)) return true;
   if (nr >= kMaxNr) return false;
   return gActions[nr].load(std::memory_order_relaxed) == ACT_JS;
 }
@@ -122,7 +131,11 @@ Napi::Value StartListener(const Napi::CallbackInfo &info) {
   gEpoll = epoll_create1(EPOLL_CLOEXEC);
   gWake = Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(), "umvu-listener", 0, 1);
   gWake.Unref(env);  // the view's lifetime is tracked by the control socket, not by this
-  std::thread(ListenerLoop).detach();
+  // Several threads RECV: a notification waiting to be received can still be interrupted by a
+  // signal (EINTR where the kernel would never give it), so none may wait for a busy thread.
+  unsigned n = std::thread::hardware_concurrency();
+  n = n < 2 ? 2 : n > 4 ? 4 : n;
+  for (unsigned i = 0; i < n; i++) std::thread(ListenerLoop).detach();
   std::thread(ExitWatchLoop).detach();
   return env.Undefined();
 }
@@ -189,22 +202,25 @@ Napi::Value SetActions(const Napi::CallbackInfo &info) {
 
 Napi::Value SetTracked(const Napi::CallbackInfo &info) {
   uint32_t tid = info[0].As<Napi::Number>().Uint32Value();
-  if (tid >= kMaxTid) return info.Env().Undefined();
-  uint64_t bit = 1ull << (tid % 64);
-  if (info[1].ToBoolean())
-    gTracked[tid / 64].fetch_or(bit);
-  else
-    gTracked[tid / 64].fetch_and(~bit);
+  bool on = info[1].ToBoolean();
+  if (SetBit(gTracked, tid, on)) {
+    // the first tracked thread: tids checked earlier may have been reused since
+    if (on && gTrackedCount.fetch_add(1) == 0)
+      for (auto &w : gChecked) w.store(0, std::memory_order_relaxed);
+    if (!on) gTrackedCount.fetch_sub(1);
+  }
+  return info.Env().Undefined();
+}
+
+// setChecked(tid, on): tid does not descend from a tracked process (cleared when it exits).
+Napi::Value SetChecked(const Napi::CallbackInfo &info) {
+  SetBit(gChecked, info[0].As<Napi::Number>().Uint32Value(), info[1].ToBoolean());
   return info.Env().Undefined();
 }
 
 Napi::Value SetTraceAll(const Napi::CallbackInfo &info) {
   gTraceAll = info[0].ToBoolean();
   return info.Env().Undefined();
-}
-
-Napi::Value AdjustAdoptWindow(const Napi::CallbackInfo &info) {
-  return Napi::Number::New(info.Env(), gAdoptWindow += info[0].As<Napi::Number>().Int32Value());
 }
 
 // watchExit(tid, isThread): report the exit of tid through take().exited.
@@ -239,7 +255,7 @@ void InitListener(Napi::Env env, Napi::Object exports) {
   exports.Set("setActions", Napi::Function::New(env, SetActions));
   exports.Set("setTracked", Napi::Function::New(env, SetTracked));
   exports.Set("setTraceAll", Napi::Function::New(env, SetTraceAll));
-  exports.Set("adjustAdoptWindow", Napi::Function::New(env, AdjustAdoptWindow));
+  exports.Set("setChecked", Napi::Function::New(env, SetChecked));
   exports.Set("watchExit", Napi::Function::New(env, WatchExit));
   exports.Set("stats", Napi::Function::New(env, Stats));
 }

@@ -231,13 +231,17 @@ struct Handoff {
 struct SpawnPlan {
   std::string path;
   std::vector<std::string> argv, envp, rcFiles;
+  std::vector<std::string> shArgv;  // /bin/sh path args...: for a program without #! (ENOEXEC)
   std::vector<struct sock_filter> filter;
-  std::vector<int> keepFds;
+  std::vector<int> keepFds;   // inherited fds node marked close-on-exec
+  std::vector<int> closeFds;  // standard fds umvu's caller had closed (node opened /dev/null)
+  uint64_t sigIgnored = 0;    // dispositions and mask umvu's caller gave (node resets them)
+  uint64_t sigBlocked = 0;
   long nofile = -1;
 };
 
-[[noreturn]] void RunRoot(const SpawnPlan &plan, char *const *argv, char *const *envp, int ctl,
-                          Handoff *handoff) {
+[[noreturn]] void RunRoot(const SpawnPlan &plan, char *const *argv, char *const *envp,
+                          char *const *shArgv, int ctl, Handoff *handoff) {
   if (plan.nofile > 0) {
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && (rlim_t)plan.nofile <= rl.rlim_max) {
@@ -245,23 +249,32 @@ struct SpawnPlan {
       setrlimit(RLIMIT_NOFILE, &rl);
     }
   }
-  // Node marks every fd close-on-exec, those it inherited too: give the view back its own.
+  // Node marks every fd close-on-exec, those it inherited too: give the view back its own;
+  // and close the standard fds that umvu itself got closed.
   for (int fd : plan.keepFds) fcntl(fd, F_SETFD, 0);
-  // Node ignores SIGPIPE and blocks some signals: give the view default dispositions.
-  struct sigaction dfl = {};
-  dfl.sa_handler = SIG_DFL;
-  for (int s = 1; s < NSIG; s++)
-    if (s != SIGKILL && s != SIGSTOP) sigaction(s, &dfl, nullptr);
-  sigset_t none;
-  sigemptyset(&none);
-  sigprocmask(SIG_SETMASK, &none, nullptr);
+  for (int fd : plan.closeFds) close(fd);
+  // Node resets signal dispositions and ignores SIGPIPE: give the view what umvu's caller gave.
+  struct sigaction sa = {};
+  sigset_t mask;
+  sigemptyset(&mask);
+  for (int s = 1; s < NSIG && s <= 64; s++) {
+    if (s == SIGKILL || s == SIGSTOP) continue;
+    sa.sa_handler = (plan.sigIgnored >> (s - 1)) & 1 ? SIG_IGN : SIG_DFL;
+    sigaction(s, &sa, nullptr);
+    if ((plan.sigBlocked >> (s - 1)) & 1) sigaddset(&mask, s);
+  }
+  sigprocmask(SIG_SETMASK, &mask, nullptr);
 
   struct sock_fprog prog = {(unsigned short)plan.filter.size(),
                             const_cast<struct sock_filter *>(plan.filter.data())};
-  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) _exit(125);
-  int listener = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
-                              SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV,
-                              &prog);
+  const unsigned flags = SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV;
+  // With CAP_SYS_ADMIN (root) the filter needs no no_new_privs: keep the view's setuid programs
+  // working as natively. Without it, no_new_privs is the price of a filter.
+  int listener = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog);
+  if (listener < 0 && errno == EACCES) {
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) _exit(125);
+    listener = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog);
+  }
   if (listener < 0) {
     handoff->error.store(errno);
     _exit(125);
@@ -287,6 +300,7 @@ struct SpawnPlan {
   }
   execve(plan.path.c_str(), argv, envp);
   int err = errno;
+  if (err == ENOEXEC) execve("/bin/sh", shArgv, envp);  // as execvp(3): no #! runs under sh
   SendRecord(ctl, CTL_EXEC_FAILED, err, 0);
   _exit(err == ENOENT ? 127 : 126);
 }
@@ -317,11 +331,28 @@ std::vector<char *> CStrings(std::vector<std::string> &v) {
   return out;
 }
 
+// Strings, or Buffers for exact bytes (arguments and environment need not be UTF-8).
 std::vector<std::string> StringArray(const Napi::Value &v) {
   std::vector<std::string> out;
   if (!v.IsArray()) return out;
   Napi::Array a = v.As<Napi::Array>();
-  for (uint32_t i = 0; i < a.Length(); i++) out.push_back(a.Get(i).ToString().Utf8Value());
+  for (uint32_t i = 0; i < a.Length(); i++) {
+    Napi::Value e = a.Get(i);
+    if (e.IsBuffer()) {
+      Napi::Buffer<char> b = e.As<Napi::Buffer<char>>();
+      out.emplace_back(b.Data(), b.Length());
+    } else {
+      out.push_back(e.ToString().Utf8Value());
+    }
+  }
+  return out;
+}
+
+std::vector<int> IntArray(const Napi::Value &v) {
+  std::vector<int> out;
+  if (!v.IsArray()) return out;
+  Napi::Array a = v.As<Napi::Array>();
+  for (uint32_t i = 0; i < a.Length(); i++) out.push_back(a.Get(i).As<Napi::Number>().Int32Value());
   return out;
 }
 
@@ -335,16 +366,20 @@ Napi::Value SpawnView(const Napi::CallbackInfo &info) {
   plan.argv = StringArray(o.Get("argv"));
   plan.envp = StringArray(o.Get("envp"));
   plan.rcFiles = StringArray(o.Get("rcFiles"));
-  if (o.Get("keepFds").IsArray()) {
-    Napi::Array a = o.Get("keepFds").As<Napi::Array>();
-    for (uint32_t i = 0; i < a.Length(); i++) plan.keepFds.push_back(a.Get(i).As<Napi::Number>().Int32Value());
-  }
+  plan.keepFds = IntArray(o.Get("keepFds"));
+  plan.closeFds = IntArray(o.Get("closeFds"));
+  if (o.Get("sigIgnored").IsBigInt()) plan.sigIgnored = ToU64(o.Get("sigIgnored"));
+  if (o.Get("sigBlocked").IsBigInt()) plan.sigBlocked = ToU64(o.Get("sigBlocked"));
+  plan.shArgv.push_back("/bin/sh");
+  plan.shArgv.push_back(plan.path);
+  for (size_t i = 1; i < plan.argv.size(); i++) plan.shArgv.push_back(plan.argv[i]);
   if (o.Get("nofile").IsNumber()) plan.nofile = o.Get("nofile").As<Napi::Number>().Int64Value();
   Napi::Buffer<uint8_t> fbuf = o.Get("filter").As<Napi::Buffer<uint8_t>>();
   size_t nins = fbuf.Length() / sizeof(struct sock_filter);
   plan.filter.resize(nins);
   memcpy(plan.filter.data(), fbuf.Data(), nins * sizeof(struct sock_filter));
   std::vector<char *> argv = CStrings(plan.argv), envp = CStrings(plan.envp);
+  std::vector<char *> shArgv = CStrings(plan.shArgv);
 
   int ctl[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ctl) < 0) return ThrowErrno(env, "socketpair", errno);
@@ -370,7 +405,7 @@ Napi::Value SpawnView(const Napi::CallbackInfo &info) {
     pid_t root = fork();
     if (root < 0) _exit(125);
     if (root == 0) {
-      RunRoot(plan, argv.data(), envp.data(), ctl[1], handoff);
+      RunRoot(plan, argv.data(), envp.data(), shArgv.data(), ctl[1], handoff);
     }
     SendRecord(ctl[1], CTL_ROOT_PID, root, 0);
     int listener = GrabListener(root, handoff);
@@ -401,6 +436,46 @@ Napi::Value SpawnView(const Napi::CallbackInfo &info) {
   return result;
 }
 
+pid_t gRootPid = 0;
+
+// Signals sent to umvu by a process (kill, timeout) go to the view's root process. Those the
+// terminal sends reach the whole foreground process group, the view included: not forwarded.
+void ForwardSignal(int sig, siginfo_t *info, void *) {
+  // SI_USER, SI_QUEUE, SI_TKILL... from another process (the kernel's own SIGPIPE has pid 0)
+  bool sentByProcess = info->si_code <= 0 && info->si_pid != 0;
+  if ((sentByProcess || sig == SIGTERM || sig == SIGHUP) && gRootPid > 0) kill(gRootPid, sig);
+}
+
+// forwardSignals(rootPid): installed after the view has started. Replacing node's handlers
+// also keeps SIGUSR1 from opening node's inspector in the hypervisor.
+Napi::Value ForwardSignals(const Napi::CallbackInfo &info) {
+  gRootPid = info[0].As<Napi::Number>().Int32Value();
+  struct sigaction sa = {};
+  sa.sa_sigaction = ForwardSignal;
+  sa.sa_flags = SA_SIGINFO | SA_RESTART;
+  sigemptyset(&sa.sa_mask);
+  for (int sig : {SIGINT, SIGQUIT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2, SIGALRM, SIGWINCH, SIGPIPE})
+    sigaction(sig, &sa, nullptr);
+  return info.Env().Undefined();
+}
+
+// dieBySignal(sig): umvu ends as its command did, so that its parent sees the same status
+// (a shell prints "Killed", abandons a loop on SIGINT...). No core dump of the hypervisor.
+Napi::Value DieBySignal(const Napi::CallbackInfo &info) {
+  int sig = info[0].As<Napi::Number>().Int32Value();
+  struct rlimit none = {0, 0};
+  setrlimit(RLIMIT_CORE, &none);
+  struct sigaction dfl = {};
+  dfl.sa_handler = SIG_DFL;
+  sigaction(sig, &dfl, nullptr);
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, sig);
+  sigprocmask(SIG_UNBLOCK, &set, nullptr);
+  kill(getpid(), sig);
+  _exit(128 + sig);
+}
+
 Napi::Value KillView(const Napi::CallbackInfo &info) {
   int ctl = info[0].As<Napi::Number>().Int32Value();
   return Napi::Boolean::New(info.Env(), SendRecord(ctl, CTL_KILL_VIEW, 0, 0) == 0);
@@ -411,4 +486,6 @@ Napi::Value KillView(const Napi::CallbackInfo &info) {
 void InitSpawn(Napi::Env env, Napi::Object exports) {
   exports.Set("spawnView", Napi::Function::New(env, SpawnView));
   exports.Set("killView", Napi::Function::New(env, KillView));
+  exports.Set("forwardSignals", Napi::Function::New(env, ForwardSignals));
+  exports.Set("dieBySignal", Napi::Function::New(env, DieBySignal));
 }

@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Hypervisor } from '@vuos/core';
 import { inheritedFds } from '@vuos/core/vulib';
+import { native } from '@vuos/core';
 
 const USAGE = `Usage: umvu [options] command [args]
 Run command in a partial virtual machine (VUOS view); load modules with vu_insmod.
@@ -38,6 +39,8 @@ interface Options {
   debugtags: string[];
   debugcols: string[];
   command: string[];
+  /** index in the arguments where the command starts */
+  commandIndex: number;
 }
 
 const LONG: Record<string, string> = {
@@ -66,7 +69,7 @@ function parseLevel(v: string, what: string): number {
 }
 
 export function parseOptions(argv: string[]): Options {
-  const o: Options = { nonesting: false, noFastPath: false, norc: false, debugtags: [], debugcols: [], command: [] };
+  const o: Options = { nonesting: false, noFastPath: false, norc: false, debugtags: [], debugcols: [], command: [], commandIndex: 0 };
   let i = 0;
   const set = (opt: string, value: string | undefined) => {
     switch (opt) {
@@ -143,6 +146,7 @@ export function parseOptions(argv: string[]): Options {
     }
   }
   o.command = argv.slice(i);
+  o.commandIndex = i;
   if (o.command.length === 0) fail('missing command');
   return o;
 }
@@ -186,19 +190,12 @@ async function main(): Promise<void> {
   for (const tags of o.debugtags) hv.logger.addGlobalTags(tags);
 
   const env = { ...process.env };
-  const nofile = Number(env.UMVU_NOFILE) || undefined;
-  const keepFds = inheritedFds(env.UMVU_FDS);
-  delete env.UMVU_NOFILE;
-  delete env.UMVU_FDS;
   const program = findProgram(o.command[0], env);
   if (!program) {
     process.stderr.write(`umvu: ${o.command[0]}: command not found\n`);
     process.exit(127);
   }
-  // Keyboard signals reach the whole foreground process group: the view handles them.
-  process.on('SIGINT', () => {});
-  process.on('SIGQUIT', () => {});
-  for (const sig of ['SIGTERM', 'SIGHUP'] as const) process.on(sig, () => hv.forwardSignal(sig));
+  const listed = env.UMVU_FDS?.trim().split(/\s+/).map(Number);
   // The view must not outlive its hypervisor: on an internal error, kill it and say why.
   const internalError = (e: unknown) => {
     hv.logger.printk(0, `umvu: internal error: ${(e as Error)?.stack ?? e}`);
@@ -209,16 +206,45 @@ async function main(): Promise<void> {
   process.on('unhandledRejection', internalError);
   const status = await hv.run({
     path: program,
-    argv: o.command,
-    env,
+    argv: rawArguments().slice(o.commandIndex),
+    envp: callerEnvironment(env.UMVU_ENV),
     rcFiles: rcFiles(o),
     viewName: o.name,
     noFastPath: o.noFastPath,
     noNesting: o.nonesting,
-    nofile,
-    keepFds,
+    nofile: Number(env.UMVU_NOFILE) || undefined,
+    keepFds: inheritedFds(env.UMVU_FDS),
+    closeFds: listed ? [0, 1, 2].filter((fd) => !listed.includes(fd)) : [],
+    sigIgnored: env.UMVU_SIGIGN ? BigInt(`0x${env.UMVU_SIGIGN}`) : 0n,
+    sigBlocked: env.UMVU_SIGBLK ? BigInt(`0x${env.UMVU_SIGBLK}`) : 0n,
   });
-  process.exit(status);
+  // End as the command did: its exit code, or death by the same signal.
+  const signal = status & 0x7f;
+  if (signal) native.dieBySignal(signal);
+  process.exit((status >> 8) & 0xff);
+}
+
+/** umvu's arguments as exact bytes (they need not be UTF-8). */
+function rawArguments(): Buffer[] {
+  const parts = splitNul(fs.readFileSync('/proc/self/cmdline'));
+  return parts.slice(parts.length - (process.argv.length - 2));
+}
+
+/** The environment umvu's caller gave, in its order and bytes (UMVU_ENV from the wrapper). */
+function callerEnvironment(recorded: string | undefined): Buffer[] {
+  if (recorded !== undefined) return splitNul(Buffer.from(recorded, 'base64'));
+  return splitNul(fs.readFileSync('/proc/self/environ')).filter((e) => !e.toString('latin1').startsWith('UMVU_'));
+}
+
+function splitNul(buf: Buffer): Buffer[] {
+  const out: Buffer[] = [];
+  for (let start = 0; start < buf.length; ) {
+    let end = buf.indexOf(0, start);
+    if (end < 0) end = buf.length;
+    out.push(buf.subarray(start, end));
+    start = end + 1;
+  }
+  return out;
 }
 
 await main();

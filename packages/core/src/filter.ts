@@ -92,6 +92,16 @@ function tree(segs: Segment[]): Insn[] {
   return [jump(BPF_JMP_JGE_K, segs[mid].lo, 0, 1), stmt(BPF_JMP_JA, left.length), ...left, ...right];
 }
 
+/**
+ * read(2) and write(2) (numbers 0 and 1) are by far the most frequent calls, and the kernel
+ * cannot cache a rule that tests an argument: test them before the search.
+ */
+function hotPath(opts: FilterOptions): Insn[] {
+  if (opts.notifyAll) return [];
+  const fdCheck = leaf({ kind: 'fd', args: [0] });
+  return [jump(BPF_JMP_JGT_K, 1, 0, 1), stmt(BPF_JMP_JA, fdCheck.length), ...fdCheck];
+}
+
 export function generateFilter(opts: FilterOptions = {}): Insn[] {
   const body = tree(segments(opts));
   const notKnown: Insn[] = [
@@ -105,6 +115,7 @@ export function generateFilter(opts: FilterOptions = {}): Insn[] {
     jump(BPF_JMP_JEQ_K, AUDIT_ARCH_X86_64, 1, 0),
     stmt(BPF_RET_K, SECCOMP_RET_ERRNO | ENOSYS),
     stmt(BPF_LD_W_ABS, OFFSET_NR),
+    ...hotPath(opts),
     jump(BPF_JMP_JGE_K, X32_SYSCALL_BIT, 0, notKnown.length),
     ...notKnown,
     ...body,

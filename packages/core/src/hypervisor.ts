@@ -20,8 +20,9 @@ import { describeCall } from './describe.js';
 export interface ViewOptions {
   /** absolute path of the program to run */
   path: string;
-  argv: string[];
-  env: Record<string, string | undefined>;
+  /** strings, or Buffers for exact bytes */
+  argv: Array<string | Buffer>;
+  envp: Array<string | Buffer>;
   rcFiles: string[];
   viewName?: string;
   /** -S: every notified syscall goes to JavaScript (no native fast path) */
@@ -32,6 +33,11 @@ export interface ViewOptions {
   nofile?: number;
   /** fds the view inherits from umvu's caller */
   keepFds?: number[];
+  /** standard fds umvu's caller had closed */
+  closeFds?: number[];
+  /** signals ignored / blocked by umvu's caller (bit n-1 = signal n) */
+  sigIgnored?: bigint;
+  sigBlocked?: bigint;
 }
 
 const ACT_JS = 1;
@@ -49,19 +55,14 @@ export class Hypervisor {
   readonly serverId = process.pid;
   noNesting = false;
   private noFastPath = false;
-  private reaperPid = 0;
-  private rootPid = 0;
   private controlFd = -1;
 
   constructor() {
-    this.procs = new ProcessTable(
-      {
-        clone: (s, d, flags) => (s.definition.inherit?.clone ? s.definition.inherit.clone(d, flags) : d),
-        exec: (s, d) => (s.definition.inherit?.exec ? s.definition.inherit.exec(d) : d),
-        terminate: (s, d) => s.definition.inherit?.terminate?.(d),
-      },
-      () => this.reaperPid,
-    );
+    this.procs = new ProcessTable({
+      clone: (s, d, flags) => (s.definition.inherit?.clone ? s.definition.inherit.clone(d, flags) : d),
+      exec: (s, d) => (s.definition.inherit?.exec ? s.definition.inherit.exec(d) : d),
+      terminate: (s, d) => s.definition.inherit?.terminate?.(d),
+    });
     this.modules = new ModuleLoader({
       registry: this.registry,
       logger: this.logger,
@@ -123,38 +124,34 @@ export class Hypervisor {
     native.setTraceAll(this.noFastPath || this.logger.isGlobal('s'));
   }
 
-  /** Starts the view; resolves with umvu's exit status when every process of it has exited. */
+  /** Starts the view; resolves with the root process' wait status once every process of the view has exited. */
   async run(opts: ViewOptions): Promise<number> {
     this.viewName = opts.viewName ?? '';
     this.noFastPath = !!opts.noFastPath;
     this.noNesting = !!opts.noNesting;
     this.updateFastPath();
     const filter = filterBytes(generateFilter({ notifyAll: this.logger.isGlobal('s') }));
-    const envp = Object.entries(opts.env)
-      .filter(([, v]) => v !== undefined)
-      .map(([k, v]) => `${k}=${v}`);
-    const view = native.spawnView({ path: opts.path, argv: opts.argv, envp, rcFiles: opts.rcFiles, filter, nofile: opts.nofile, keepFds: opts.keepFds ?? [0, 1, 2] });
-    this.reaperPid = view.reaperPid;
-    this.rootPid = view.rootPid;
+    const view = native.spawnView({
+      path: opts.path,
+      argv: opts.argv,
+      envp: opts.envp,
+      rcFiles: opts.rcFiles,
+      filter,
+      nofile: opts.nofile,
+      keepFds: opts.keepFds ?? [0, 1, 2],
+      closeFds: opts.closeFds ?? [],
+      sigIgnored: opts.sigIgnored ?? 0n,
+      sigBlocked: opts.sigBlocked ?? 0n,
+    });
     this.controlFd = view.controlFd;
     native.startListener(view.listenerFd, () => this.drain());
-    return this.waitForView(opts.argv[0]);
+    native.forwardSignals(view.rootPid);
+    return this.waitForView(String(opts.argv[0]));
   }
 
   /** Asks the reaper to kill every process of the view (the view must not outlive umvu). */
   killView(): void {
     if (this.controlFd >= 0) native.killView(this.controlFd);
-  }
-
-  /** Forwards a termination signal sent to umvu to the root process of the view. */
-  forwardSignal(signal: NodeJS.Signals): void {
-    if (this.rootPid) {
-      try {
-        process.kill(this.rootPid, signal);
-      } catch {
-        // already gone
-      }
-    }
   }
 
   private waitForView(command: string): Promise<number> {
@@ -170,7 +167,7 @@ export class Hypervisor {
           if (type === CTL_EXEC_FAILED) {
             this.logger.printk(3, `umvu: ${command}: ${native.strerror(a)}`);
           } else if (type === CTL_ROOT_EXIT) {
-            status = exitStatus(a);
+            status = a;
           } else if (type === CTL_ALL_DONE) {
             resolve(status);
           }
@@ -192,7 +189,7 @@ export class Hypervisor {
   private async handle(call: SyscallCall): Promise<void> {
     let answer: Answer;
     try {
-      call.process = this.procs.get(call.tid) ?? (this.procs.adoptionPending ? this.procs.tryAdopt(call.tid) : undefined);
+      call.process = this.procs.get(call.tid) ?? (this.procs.anyTracked ? this.procs.adoptOrCheck(call.tid) : undefined);
       if (this.isDebugEnabled('s', call.tid)) this.logger.debug('s', call.tid, describeCall(call), 1);
       answer = await this.dispatch(call);
     } catch (e) {
@@ -249,9 +246,4 @@ export class Hypervisor {
   }
 }
 
-/** Shell convention: the exit code, or 128 + the signal that killed the process. */
-function exitStatus(wait: number): number {
-  const sig = wait & 0x7f;
-  return sig === 0 ? (wait >> 8) & 0xff : 128 + sig;
-}
 

@@ -4,10 +4,12 @@
  * later layers virtual fds and cwd). A process with virtual state is "tracked": the native fast
  * path sends all its notifications to JavaScript. Untracked processes need no record at all.
  *
- * CONTINUEd calls do not report their results, so a tracked parent's state is snapshotted when
- * its clone/fork/vfork/clone3 is notified, and the child adopts it at its first notification
- * (/proc/TID/status tells Tgid and PPid). While such an adoption is pending, the native fast
- * path sends notifications of untracked threads to JavaScript (the adoption window).
+ * clone/fork/vfork are not notified: a notified call can fail with EINTR if a signal arrives
+ * before the hypervisor receives it, and fork must never fail so (shells die of it). Instead,
+ * while some process is tracked, the first notification of every other thread goes to
+ * JavaScript, which reads /proc/TID/status: a thread or child of a tracked process adopts a
+ * copy of its state (as it is then, not as it was at the clone); any other thread is marked
+ * checked and its notifications stay in the fast path.
  */
 import fs from 'node:fs';
 import { native } from './native.js';
@@ -16,9 +18,8 @@ import type { Service } from './modules.js';
 export const CLONE_VM = 0x100;
 export const CLONE_FS = 0x200;
 export const CLONE_FILES = 0x400;
-export const CLONE_PARENT = 0x8000;
-export const CLONE_VFORK = 0x4000;
 export const CLONE_THREAD = 0x10000;
+const SIGCHLD = 17;
 
 export class VuProcess {
   /** debug tags enabled for this process only (inherited by its children) */
@@ -34,17 +35,6 @@ export class VuProcess {
   }
 }
 
-interface PendingClone {
-  parentTid: number;
-  parentTgid: number;
-  flags: number;
-  child: (tid: number, tgid: number) => VuProcess;
-  timer: NodeJS.Timeout;
-}
-
-/** An adoption not claimed in this time (the clone failed, or the child only exited) lapses. */
-const ADOPTION_TIMEOUT_MS = 2000;
-
 export interface InheritanceHooks {
   clone(service: Service, data: unknown, flags: number): unknown;
   exec(service: Service, data: unknown): unknown;
@@ -53,21 +43,18 @@ export interface InheritanceHooks {
 
 export class ProcessTable {
   private byTid = new Map<number, VuProcess>();
-  private pending: PendingClone[] = [];
   /** tids whose exit is watched through a pidfd */
   private watched = new Set<number>();
 
-  constructor(
-    private hooks: InheritanceHooks,
-    private reaperPid: () => number,
-  ) {}
+  constructor(private hooks: InheritanceHooks) {}
 
   get(tid: number): VuProcess | undefined {
     return this.byTid.get(tid);
   }
 
-  get adoptionPending(): boolean {
-    return this.pending.length > 0;
+  /** Whether some process is tracked (then new threads must be checked for adoption). */
+  get anyTracked(): boolean {
+    return this.byTid.size > 0;
   }
 
   /** The record of tid, created (untracked) if needed. */
@@ -84,7 +71,7 @@ export class ProcessTable {
   update(p: VuProcess): void {
     if (p.tracked) {
       native.setTracked(p.tid, true);
-      if (!this.watched.has(p.tid) && native.watchExit(p.tid, p.tid !== p.tgid) === 0) this.watched.add(p.tid);
+      this.watchExit(p.tid, p.tid !== p.tgid);
     } else {
       // no virtual state left: no record (a stale one would outlive the tid)
       native.setTracked(p.tid, false);
@@ -92,59 +79,34 @@ export class ProcessTable {
     }
   }
 
-  /** A tracked process is about to clone: snapshot what the child inherits. */
-  cloning(parent: VuProcess, flags: number): void {
-    const tags = parent.localTags;
-    const data = new Map(
-      [...parent.moduleData].map(([service, d]) => [service, this.hooks.clone(service, d, flags)] as const),
-    );
-    const child = (tid: number, tgid: number) => {
-      const p = new VuProcess(tid, tgid);
-      p.localTags = tags;
-      for (const [s, d] of data) if (d !== undefined) p.moduleData.set(s, d);
-      return p;
-    };
-    const pending: PendingClone = {
-      parentTid: parent.tid,
-      parentTgid: parent.tgid,
-      flags,
-      child,
-      timer: setTimeout(() => this.dropPending(pending), ADOPTION_TIMEOUT_MS),
-    };
-    pending.timer.unref();
-    this.pending.push(pending);
-    native.adjustAdoptWindow(1);
-  }
-
   /**
-   * First notification of an untracked thread while adoptions are pending: if it is the child
-   * of a pending clone, it adopts the snapshot. Returns the new record or undefined.
+   * First notification of an untracked thread while some process is tracked: a thread of a
+   * tracked process, or a child of one, adopts a copy of its state; any other is marked checked.
    */
-  tryAdopt(tid: number): VuProcess | undefined {
+  adoptOrCheck(tid: number): VuProcess | undefined {
     const st = readStatus(tid);
     if (!st) return undefined;
     const isThread = st.tgid !== tid;
-    let match = this.pending.find((c) =>
-      isThread ? c.flags & CLONE_THREAD && c.parentTgid === st.tgid : !(c.flags & CLONE_THREAD) && c.parentTgid === st.ppid,
-    );
-    // the parent exited before the child's first notification: the child was reparented
-    if (!match && !isThread && (st.ppid === this.reaperPid() || st.ppid === 1)) {
-      match = this.pending.find((c) => !(c.flags & CLONE_THREAD) && !fs.existsSync(`/proc/${c.parentTgid}`));
+    const parent = this.byTid.get(isThread ? st.tgid : st.ppid);
+    this.watchExit(tid, isThread);
+    if (!parent?.tracked) {
+      native.setChecked(tid, true);
+      return undefined;
     }
-    if (!match) return undefined;
-    this.dropPending(match);
-    const p = match.child(tid, st.tgid);
-    this.byTid.set(tid, p);
-    this.update(p);
-    return p;
+    const flags = isThread ? CLONE_THREAD | CLONE_VM | CLONE_FS | CLONE_FILES : SIGCHLD;
+    const child = new VuProcess(tid, st.tgid);
+    child.localTags = parent.localTags;
+    for (const [service, d] of parent.moduleData) {
+      const inherited = this.hooks.clone(service, d, flags);
+      if (inherited !== undefined) child.moduleData.set(service, inherited);
+    }
+    this.byTid.set(tid, child);
+    this.update(child);
+    return child;
   }
 
-  private dropPending(c: PendingClone): void {
-    const i = this.pending.indexOf(c);
-    if (i < 0) return;
-    clearTimeout(c.timer);
-    this.pending.splice(i, 1);
-    native.adjustAdoptWindow(-1);
+  private watchExit(tid: number, isThread: boolean): void {
+    if (!this.watched.has(tid) && native.watchExit(tid, isThread) === 0) this.watched.add(tid);
   }
 
   /** execve succeeded or is about to: modules may transform their data. */
@@ -160,6 +122,7 @@ export class ProcessTable {
   exited(tid: number): void {
     const p = this.byTid.get(tid);
     this.watched.delete(tid);
+    native.setChecked(tid, false);
     if (!p) return;
     this.byTid.delete(tid);
     native.setTracked(tid, false);

@@ -13,8 +13,12 @@ describe('seccomp filter generated from the syscall table', () => {
     for (const n of ['getpid', 'futex', 'brk', 'rt_sigreturn', 'exit_group', 'getppid', 'nanosleep'])
       assert.equal(run(n), FilterResult.allow, n);
   });
-  it('notifies path calls, process lifecycle and mount', () => {
-    for (const n of ['openat', 'newfstatat', 'execve', 'clone', 'clone3', 'vfork', 'mount', 'umount2', 'chdir', 'getcwd', 'statx'])
+  it('allows clone and fork: a notified call may fail with EINTR, and fork must not', () => {
+    for (const n of ['clone', 'clone3', 'fork', 'vfork'])
+      assert.equal(run(n), FilterResult.allow, n);
+  });
+  it('notifies path calls, exec and mount', () => {
+    for (const n of ['openat', 'newfstatat', 'execve', 'mount', 'umount2', 'chdir', 'getcwd', 'statx'])
       assert.equal(run(n), FilterResult.notify, n);
   });
   it('notifies fd calls only for fds in the virtual range', () => {

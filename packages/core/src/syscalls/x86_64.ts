@@ -75,9 +75,9 @@ const TABLE = `
  53 socketpair               allow     none
  54 setsockopt               fd:0      fd
  55 getsockopt               fd:0      fd
- 56 clone                    notify    proc
- 57 fork                     notify    proc
- 58 vfork                    notify    proc
+ 56 clone                    allow     none
+ 57 fork                     allow     none
+ 58 vfork                    allow     none
  59 execve                   notify    proc
  60 exit                     allow     none
  61 wait4                    allow     none
@@ -365,7 +365,7 @@ const TABLE = `
 432 fsmount                  notify    path
 433 fspick                   notify    path
 434 pidfd_open               allow     none
-435 clone3                   notify    proc
+435 clone3                   allow     none
 436 close_range              notify    fd
 437 openat2                  notify    path
 438 pidfd_getfd              allow     none
