@@ -25,7 +25,7 @@ import {
   sh,
   type RunResult,
 } from '../helpers/compare.js';
-import { corpus, makeBigFile, makeCProject, makeTree } from '../helpers/corpus.js';
+import { corpus, dirFor, makeBigFile, makeCProject, makeTree } from '../helpers/corpus.js';
 import { findProcesses, until } from '../helpers/procs.js';
 
 const { nonEmpty, contains } = corpus.check;
@@ -38,17 +38,7 @@ describe('transparency: native vs umvu', function () {
   let cproject = '';
   let bin = '';
 
-  /** A per-test working directory, emptied before each of the two runs. */
-  function dirFor(name: string): { dir: string; setup: () => void } {
-    const dir = path.join(work, `t-${name}`);
-    return {
-      dir,
-      setup: () => {
-        fs.rmSync(dir, { recursive: true, force: true });
-        fs.mkdirSync(dir, { recursive: true });
-      },
-    };
-  }
+
 
   before(function () {
     this.timeout(120_000);
@@ -96,7 +86,7 @@ describe('transparency: native vs umvu', function () {
       );
     });
     it('cp -a, then the copy equals the original', async () => {
-      const t = dirFor('cp');
+      const t = dirFor(work, 'cp');
       await compare(
         bash(`set -e; cd "${t.dir}"
           cp -a "${tree}" copy
@@ -110,11 +100,11 @@ describe('transparency: native vs umvu', function () {
       );
     });
     it('tar c | tar x round trip', async () => {
-      const t = dirFor('tar');
+      const t = dirFor(work, 'tar');
       await compare(corpus.tarRoundTrip(tree, t.dir), { setup: t.setup, check: contains('round trip: trees identical', 'round trip: contents identical') });
     });
     it('sort of 200,000 lines (in memory, and with temp files and 2 threads)', async () => {
-      const t = dirFor('sort');
+      const t = dirFor(work, 'sort');
       await compare(
         bash(`cd "${t.dir}"; mkdir tmp
           sort "${big}" | sha256sum
@@ -138,7 +128,7 @@ describe('transparency: native vs umvu', function () {
       });
     });
     it('xargs -P2, timeout, nice, setsid, flock, env -i', async () => {
-      const t = dirFor('misc');
+      const t = dirFor(work, 'misc');
       await compare(
         bash(`cd "${t.dir}"
           seq 1 40 | xargs -P2 -n4 sh -c 'echo $(( $1 + $2 + $3 + $4 ))' sh | sort -n | tr '\\n' ' '; echo
@@ -198,7 +188,7 @@ describe('transparency: native vs umvu', function () {
       await compare(bash('no-such-command-anywhere; echo "status $?"'), { check: contains('status 127') });
     });
     it('exec of a non-executable file, a directory, a script without #!, a bad interpreter', async () => {
-      const t = dirFor('exec');
+      const t = dirFor(work, 'exec');
       await compare(
         bash(`cd "${t.dir}"; printf 'echo plain script "$@"\\n' > noshebang; chmod +x noshebang
           printf '#!/nonexistent/interp\\n' > badinterp; chmod +x badinterp
@@ -213,7 +203,7 @@ except OSError as e: print("python exec:", e.strerror)'`),
       );
     });
     it('the command itself is a script without #! (execvp runs it with /bin/sh)', async () => {
-      const t = dirFor('noshebang');
+      const t = dirFor(work, 'noshebang');
       const setup = () => {
         t.setup();
         fs.writeFileSync(path.join(t.dir, 'noshebang'), 'echo "no shebang: $0 $*"\nexit 4\n', { mode: 0o755 });
@@ -238,7 +228,7 @@ except OSError as e: print("python exec:", e.strerror)'`),
 
   describe('make -j2 with gcc', () => {
     it('builds a 9-file C program; program output, exit status and object hashes identical', async () => {
-      const t = dirFor('make');
+      const t = dirFor(work, 'make');
       await compare(corpus.makeBuild(cproject, t.dir), { setup: t.setup, check: contains('prog exited 7', 'make -q after the build: 0', 'make -q with an old object: 1', 'part7(12345)') });
     });
   });
@@ -264,7 +254,7 @@ print(subprocess.run(["sh", "-c", "kill -TERM $$"]).returncode)`,
       ], { check: contains("5 'out\\n' 'err\\n'", '1000', 'FileNotFoundError 2', '-15') });
     });
     it('python3: threads each doing file I/O', async () => {
-      const t = dirFor('pythreads');
+      const t = dirFor(work, 'pythreads');
       await compare(
         [
           'python3',
@@ -318,7 +308,7 @@ if __name__ == "__main__":
       );
     });
     it('node: child_process (execFileSync, spawnSync, exec) and worker_threads doing file I/O', async () => {
-      const t = dirFor('node');
+      const t = dirFor(work, 'node');
       await compare(
         [
           'node',
@@ -345,7 +335,7 @@ Promise.all([0, 1, 2, 3].map((i) => new Promise((res, rej) => new Worker(code, {
   describe('signals (C fixture: handlers with and without SA_RESTART, alarm, setitimer)', () => {
     it('EINTR vs restart during blocking read/waitpid/open(FIFO)', async function () {
       this.timeout(60_000);
-      const t = dirFor('signals');
+      const t = dirFor(work, 'signals');
       await compare([path.join(bin, 'signals'), t.dir], {
         setup: t.setup,
         check: contains(
@@ -363,7 +353,7 @@ Promise.all([0, 1, 2, 3].map((i) => new Promise((res, rej) => new Worker(code, {
       // window is a few microseconds per notified call (path calls here), so under a 5 kHz timer
       // about 1% of them fail. fork is not notified and must never fail.
       this.timeout(60_000);
-      const t = dirFor('storm');
+      const t = dirFor(work, 'storm');
       t.setup();
       const native = await runNative([path.join(bin, 'signals'), t.dir, 'storm']);
       assert.match(native.stdout, /failed calls 0, short transfers 0, mismatches 0/);
@@ -381,11 +371,11 @@ Promise.all([0, 1, 2, 3].map((i) => new Promise((res, rej) => new Worker(code, {
 
   describe('a statically linked binary', () => {
     it('runs under umvu exactly as natively (file I/O, fork, exec, exit 3)', async () => {
-      const t = dirFor('static');
+      const t = dirFor(work, 'static');
       await compare([path.join(bin, 'static'), t.dir], { setup: t.setup, expectStatus: 3, check: contains('child exit status 9', 'clocks agree: yes') });
     });
     it('a static binary started from a shell inside the view', async () => {
-      const t = dirFor('static2');
+      const t = dirFor(work, 'static2');
       await compare(sh(`"${bin}/static" "${t.dir}" > /dev/null 2>&1; echo "static exited $?"`), { setup: t.setup, check: contains('static exited 3') });
     });
   });
@@ -496,7 +486,7 @@ Promise.all([0, 1, 2, 3].map((i) => new Promise((res, rej) => new Worker(code, {
       });
     });
     it('a fifo and a unix socket passed as stdin/stdout', async () => {
-      const t = dirFor('fifo-io');
+      const t = dirFor(work, 'fifo-io');
       await compare(bash(`cd "${t.dir}"; mkfifo p; (seq 1 5 > p &); cat < p; python3 -c 'import socket, os
 a, b = socket.socketpair()
 if os.fork() == 0:

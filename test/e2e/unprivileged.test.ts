@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { FIXTURES, bash, compare, removeDir, runUmvu, scratchDir, unprivilegedUser, type TestUser } from '../helpers/compare.js';
-import { corpus, makeCProject, makeTree } from '../helpers/corpus.js';
+import { corpus, dirFor, makeCProject, makeTree } from '../helpers/corpus.js';
 
 const { contains, nonEmpty } = corpus.check;
 
@@ -19,17 +19,7 @@ describe('transparency as an unprivileged user', function () {
   let tree = '';
   let cproject = '';
 
-  function dirFor(name: string): { dir: string; setup: () => void } {
-    const dir = path.join(work, `t-${name}`);
-    return {
-      dir,
-      setup: () => {
-        fs.rmSync(dir, { recursive: true, force: true });
-        fs.mkdirSync(dir);
-        fs.chownSync(dir, user.uid, user.gid);
-      },
-    };
-  }
+
 
   before(function () {
     this.timeout(60_000);
@@ -50,7 +40,7 @@ describe('transparency as an unprivileged user', function () {
     await compare(corpus.lsLR(tree), { user, check: contains('hello.txt', user.name) });
   });
   it('tar c | tar x round trip', async () => {
-    const t = dirFor('tar');
+    const t = dirFor(work, 'tar', user);
     await compare(corpus.tarRoundTrip(tree, t.dir), { user, setup: t.setup, check: contains('round trip: trees identical', 'round trip: contents identical') });
   });
   it('permission errors are the same (root-only files, other users\' dirs)', async () => {
@@ -60,11 +50,11 @@ describe('transparency as an unprivileged user', function () {
     });
   });
   it('a bash pipeline script', async () => {
-    const t = dirFor('pipelines');
+    const t = dirFor(work, 'pipelines', user);
     await compare(['/bin/bash', '--norc', '--noprofile', path.join(FIXTURES, 'bash', 'pipelines.bash')], { user, cwd: t.dir, setup: t.setup, check: nonEmpty });
   });
   it('bash subshells, here-docs, process substitution', async () => {
-    const t = dirFor('subshells');
+    const t = dirFor(work, 'subshells', user);
     await compare(['/bin/bash', '--norc', '--noprofile', path.join(FIXTURES, 'bash', 'subshells.bash')], { user, cwd: t.dir, setup: t.setup, check: contains('END') });
   });
   it('python3 subprocess', async () => {
@@ -81,7 +71,7 @@ print(subprocess.check_output(["sh", "-c", "seq 1 1000 | wc -l"]).decode().strip
     );
   });
   it('make -j2 build of the C project', async () => {
-    const t = dirFor('make');
+    const t = dirFor(work, 'make', user);
     await compare(corpus.makeBuild(cproject, t.dir), { user, setup: t.setup, check: contains('prog exited 7', 'part7(12345)') });
   });
 });

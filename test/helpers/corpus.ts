@@ -130,6 +130,19 @@ clean:
 
 // ---- commands (argv for compare()), with the checks that make the native run meaningful ----
 
+/** A per-test working directory under `work`, emptied by setup() (before each of the two runs). */
+export function dirFor(work: string, name: string, user?: TestUser): { dir: string; setup: () => void } {
+  const dir = path.join(work, `t-${name}`);
+  return {
+    dir,
+    setup: () => {
+      fs.rmSync(dir, { recursive: true, force: true });
+      fs.mkdirSync(dir, { recursive: true });
+      if (user) fs.chownSync(dir, user.uid, user.gid);
+    },
+  };
+}
+
 export const corpus = {
   lsLR: (tree: string) => bash(`cd "${tree}" && ls -lR --time-style=full-iso . && ls -laiR . && ls -lRt --time-style=+%s . && ls -1UR . && ls -lL a 2>&1; echo "ls -L: $?"`),
   findPrintf: (tree: string) =>

@@ -22,6 +22,20 @@ export function perror(name: string, e: unknown): void {
   process.stderr.write(`${name}: ${message}\n`);
 }
 
+/** Runs op on each name, perror()ing failures; the exit status: 0 if all succeeded, else 1. */
+export function forEachName(names: string[], op: (name: string) => void): number {
+  let status = 0;
+  for (const name of names) {
+    try {
+      op(name);
+    } catch (e) {
+      perror(name, e);
+      status = 1;
+    }
+  }
+  return status;
+}
+
 /** Splits arguments into flags (checked against `known`) and operands; -- ends the flags. */
 export function splitArgs(args: string[], known: Record<string, string>, usage: string, cmd: string) {
   const flags = new Set<string>();

@@ -1,5 +1,5 @@
 import { insmod } from '@vuos/core/vulib';
-import { perror, requireView, splitArgs, usageExit } from '../cmdlib.js';
+import { forEachName, requireView, splitArgs, usageExit } from '../cmdlib.js';
 
 const USAGE = `Usage: vu_insmod [-p|--permanent] module [module ...]
 Load umvu modules: a short name (vufuse), an npm package name, or a path to a .js file.
@@ -16,13 +16,4 @@ const { flags, operands } = splitArgs(
 if (flags.has('h')) usageExit(USAGE, 0);
 requireView(USAGE);
 if (operands.length === 0) usageExit(USAGE, 2);
-let status = 0;
-for (const name of operands) {
-  try {
-    insmod(name, flags.has('p'));
-  } catch (e) {
-    perror(name, e);
-    status = 1;
-  }
-}
-process.exit(status);
+process.exit(forEachName(operands, (name) => insmod(name, flags.has('p'))));

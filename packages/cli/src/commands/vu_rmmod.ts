@@ -1,5 +1,5 @@
 import { rmmod } from '@vuos/core/vulib';
-import { perror, requireView, splitArgs, usageExit } from '../cmdlib.js';
+import { forEachName, requireView, splitArgs, usageExit } from '../cmdlib.js';
 
 const USAGE = `Usage: vu_rmmod module [module ...]
 Remove umvu modules (by the names vu_lsmod shows).
@@ -10,13 +10,4 @@ const { flags, operands } = splitArgs(process.argv.slice(2), { '-h': 'h', '--hel
 if (flags.has('h')) usageExit(USAGE, 0);
 requireView(USAGE);
 if (operands.length === 0) usageExit(USAGE, 2);
-let status = 0;
-for (const name of operands) {
-  try {
-    rmmod(name);
-  } catch (e) {
-    perror(name, e);
-    status = 1;
-  }
-}
-process.exit(status);
+process.exit(forEachName(operands, (name) => rmmod(name)));
