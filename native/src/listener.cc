@@ -131,11 +131,9 @@ Napi::Value StartListener(const Napi::CallbackInfo &info) {
   gEpoll = epoll_create1(EPOLL_CLOEXEC);
   gWake = Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(), "umvu-listener", 0, 1);
   gWake.Unref(env);  // the view's lifetime is tracked by the control socket, not by this
-  // Several threads RECV: a notification waiting to be received can still be interrupted by a
-  // signal (EINTR where the kernel would never give it), so none may wait for a busy thread.
-  unsigned n = std::thread::hardware_concurrency();
-  n = n < 2 ? 2 : n > 4 ? 4 : n;
-  for (unsigned i = 0; i < n; i++) std::thread(ListenerLoop).detach();
+  // One thread RECVs. Measured: a second one makes every notification slower (the waiters are
+  // all woken, one finds nothing) and lets more signals arrive before RECV (spurious EINTR).
+  std::thread(ListenerLoop).detach();
   std::thread(ExitWatchLoop).detach();
   return env.Undefined();
 }
