@@ -87,6 +87,21 @@ describe('module lifecycle: vu_insmod, vu_lsmod, vu_rmmod', () => {
     assert.equal(r.stdout, 'OSError: [Errno 5] Input/output error\nalive\n');
   });
 
+  it('a slow module delays only its own syscall: other processes go on', () => {
+    const dir = tmpdir();
+    fs.writeFileSync(
+      path.join(dir, 'slow.js'),
+      `export default { name: 'slow', description: 'sleeps', init(api) { api.claimSyscall('sethostname', () => new Promise((r) => setTimeout(() => r({ kind: 'value', value: 0 }), 3000))); } };\n`,
+    );
+    // while python waits 3 s in sethostname, the shell starts, runs and times other commands
+    const r = umvuBash(
+      `set -e; vu_insmod ${dir}/slow.js; python3 -c "import socket; socket.sethostname('x'); print('slow done')" & ` +
+        `sleep 0.5; s=$(date +%s%N); ls / > /dev/null; cat /etc/hostname > /dev/null; vuname -o; e=$(date +%s%N); ` +
+        `echo "fast $(( (e - s) / 1000000 < 2000 ))"; wait`,
+    );
+    assert.equal(r.stdout, 'GNU/Linux/VUOS\nfast 1\nslow done\n');
+  });
+
   it('outside a view the commands say so and fail', () => {
     for (const cmd of ['vu_insmod', 'vu_rmmod', 'vu_lsmod']) {
       const r = run(path.join(BIN, cmd), cmd === 'vu_lsmod' ? [] : ['x']);
