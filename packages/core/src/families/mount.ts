@@ -4,22 +4,14 @@
  * Without a module the kernel handles them as usual.
  */
 import fs from 'node:fs';
-import path from 'node:path';
-import { Answer, SyscallError, type SyscallCall } from '../syscall.js';
+import { Answer, type SyscallCall } from '../syscall.js';
+import { resolvePath, realOracle } from '../path/resolve.js';
 import type { Hypervisor } from '../hypervisor.js';
 
-/**
- * Absolute canonical form of a path argument as the caller sees it (cwd from /proc).
- * Symlinks of existing paths are resolved by the kernel's view of the caller's root.
- */
+/** The canonical absolute form of a path argument, resolved from the caller's cwd. */
 export function callerPath(call: SyscallCall, p: string): string {
-  if (p === '') throw new SyscallError('ENOENT');
-  const abs = path.posix.resolve(p.startsWith('/') ? '/' : fs.readlinkSync(`/proc/${call.tid}/cwd`), p);
-  try {
-    return fs.realpathSync.native(abs);
-  } catch {
-    return abs;
-  }
+  const base = fs.readlinkSync(`/proc/${call.tid}/cwd`);
+  return resolvePath(p, { base, follow: true }, realOracle).path;
 }
 
 export async function mountSyscall(hv: Hypervisor, call: SyscallCall): Promise<Answer> {

@@ -1,0 +1,122 @@
+/**
+ * Path resolution as the kernel does it, but over the view: component by component, asking
+ * an oracle (a module for virtual paths, the kernel for real ones) for lstat and readlink, so
+ * that symlinks and `..` cross between real and virtual trees in both directions (VUOS §1.8).
+ *
+ * Errors follow Linux: ENOENT for a missing intermediate component (or an empty path),
+ * ENOTDIR when a non-final component (or a final one followed by '/') is not a directory,
+ * ELOOP after 40 symlinks, ENAMETOOLONG for a path over PATH_MAX or a component over NAME_MAX.
+ * A missing final component is not an error: `exists` is false (open O_CREAT, mkdir...).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { SyscallError } from '../syscall.js';
+
+export const PATH_MAX = 4096;
+export const NAME_MAX = 255;
+export const MAXSYMLINKS = 40;
+
+const S_IFMT = 0o170000;
+export const S_IFDIR = 0o040000;
+export const S_IFLNK = 0o120000;
+
+/** What resolution needs to know of a file; mode 0 would be "does not exist". */
+export interface FileInfo {
+  mode: number;
+}
+
+/** Where the facts come from: the newest module owning a path, or the kernel. */
+export interface PathOracle {
+  /** lstat of an absolute canonical path; null if it does not exist. Other errors throw. */
+  lstat(abs: string): FileInfo | null;
+  readlink(abs: string): string;
+}
+
+export interface ResolveOptions {
+  /** absolute canonical directory for relative paths (the cwd, or the dirfd's path) */
+  base: string;
+  /** follow a symlink in the last component (stat, open without O_NOFOLLOW...) */
+  follow: boolean;
+  /** the virtual root (chroot); '/' by default */
+  root?: string;
+  /** AT_EMPTY_PATH: an empty path names `base` itself */
+  emptyPathAllowed?: boolean;
+}
+
+export interface Resolved {
+  /** absolute canonical path, as seen from the real root (root prefix included) */
+  path: string;
+  /** the final component exists */
+  exists: boolean;
+  info: FileInfo | null;
+  /** the path ended with '/': the final component must be (or become) a directory */
+  trailingSlash: boolean;
+}
+
+const isDir = (i: FileInfo | null) => i !== null && (i.mode & S_IFMT) === S_IFDIR;
+const isLink = (i: FileInfo | null) => i !== null && (i.mode & S_IFMT) === S_IFLNK;
+
+export function resolvePath(p: string, opts: ResolveOptions, oracle: PathOracle): Resolved {
+  const root = opts.root ?? '/';
+  if (Buffer.byteLength(p) >= PATH_MAX) throw new SyscallError('ENAMETOOLONG');
+  if (p === '') {
+    if (!opts.emptyPathAllowed) throw new SyscallError('ENOENT');
+    const info = oracle.lstat(opts.base);
+    return { path: opts.base, exists: info !== null, info, trailingSlash: false };
+  }
+  let links = 0;
+  // the resolved prefix so far, always absolute and canonical (starts at root or base)
+  let done = p.startsWith('/') ? root : opts.base;
+  // components still to walk; symlink targets are spliced in front
+  let todo = p.split('/');
+  const trailingSlash = p.endsWith('/');
+  let info: FileInfo | null = oracle.lstat(done);
+  while (todo.length > 0) {
+    const name = todo.shift()!;
+    if (name === '' || name === '.') continue;
+    if (Buffer.byteLength(name) > NAME_MAX) throw new SyscallError('ENAMETOOLONG');
+    // walking through `done` requires it to be a directory
+    if (!isDir(info)) throw new SyscallError(info === null ? 'ENOENT' : 'ENOTDIR');
+    if (name === '..') {
+      if (done !== root) done = path.posix.dirname(done); // never above the (virtual) root
+      info = oracle.lstat(done);
+      continue;
+    }
+    const next = done === '/' ? `/${name}` : `${done}/${name}`;
+    const nextInfo = oracle.lstat(next);
+    const last = todo.every((c) => c === '' || c === '.');
+    if (isLink(nextInfo) && (!last || opts.follow || trailingSlash)) {
+      if (++links > MAXSYMLINKS) throw new SyscallError('ELOOP');
+      const target = oracle.readlink(next);
+      if (target === '') throw new SyscallError('ENOENT');
+      if (target.startsWith('/')) done = root;
+      info = oracle.lstat(done);
+      todo = [...target.split('/'), ...todo];
+      continue;
+    }
+    done = next;
+    info = nextInfo;
+    if (info === null && !last) {
+      // a missing intermediate component
+      throw new SyscallError('ENOENT');
+    }
+  }
+  if (trailingSlash && info !== null && !isDir(info)) throw new SyscallError('ENOTDIR');
+  return { path: done, exists: info !== null, info, trailingSlash };
+}
+
+/** The kernel's view of the supervisor's file system (same root and credentials as the view). */
+export const realOracle: PathOracle = {
+  lstat(abs) {
+    try {
+      return { mode: fs.lstatSync(abs).mode };
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return null;
+      throw new SyscallError(code ?? 'EIO');
+    }
+  },
+  readlink(abs) {
+    return fs.readlinkSync(abs);
+  },
+};
