@@ -40,12 +40,10 @@ export function setTraceAll(on: boolean): void;
 /** tid was checked not to descend from a tracked process (its first notification went to JS) */
 export function setChecked(tid: number, checked: boolean): void;
 export function watchExit(tid: number, isThread: boolean): number;
-export function stats(): { fast: number; slow: number };
 export function readMem(pid: number, addr: bigint, len: number): Buffer;
 export function readString(pid: number, addr: bigint, max?: number): string | null;
 export function writeMem(pid: number, addr: bigint, data: Buffer): number;
 export function syscall(nr: number, ...args: Array<number | bigint | Buffer | string | null | undefined>): number;
-export function closeFd(fd: number): number;
 export function strerror(errno: number): string;
 /** Replaces the calling process; returns the errno only when execve failed. */
 export function execve(path: string, argv: string[], envp: string[], keepFds?: number[]): number;

@@ -1,4 +1,4 @@
-// Shared declarations of the umvu native addon: mechanism only (see ../../shared/DESIGN.md).
+// Shared declarations of the umvu native addon: mechanism only; policy lives in @vuos/core.
 #pragma once
 #include <napi.h>
 #include <linux/seccomp.h>

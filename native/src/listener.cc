@@ -29,7 +29,6 @@ std::atomic<int> gTrackedCount{0};
 // checks whether it descends from a tracked process (and adopts its state) or marks it checked.
 std::atomic<uint64_t> gChecked[kMaxTid / 64];
 std::atomic<bool> gTraceAll{false};
-std::atomic<uint64_t> gFastCount{0}, gSlowCount{0};
 
 int gListener = -1;
 size_t gNotifSize = sizeof(struct seccomp_notif);
@@ -89,11 +88,9 @@ void ListenerLoop() {
       continue;
     }
     if (!NeedsJs(n)) {
-      gFastCount.fetch_add(1, std::memory_order_relaxed);
       SendContinue(n->id);
       continue;
     }
-    gSlowCount.fetch_add(1, std::memory_order_relaxed);
     std::lock_guard<std::mutex> lock(gQueueMu);
     gQueue.insert(gQueue.end(), buf.data(), buf.data() + 80);
     WakeJs();
@@ -231,15 +228,12 @@ Napi::Value WatchExit(const Napi::CallbackInfo &info) {
   struct epoll_event ev = {};
   ev.events = EPOLLIN;
   ev.data.u64 = ((uint64_t)fd << 32) | (uint32_t)tid;
-  epoll_ctl(gEpoll, EPOLL_CTL_ADD, fd, &ev);
+  if (epoll_ctl(gEpoll, EPOLL_CTL_ADD, fd, &ev) < 0) {
+    int err = errno;
+    close(fd);
+    return Napi::Number::New(info.Env(), -err);
+  }
   return Napi::Number::New(info.Env(), 0);
-}
-
-Napi::Value Stats(const Napi::CallbackInfo &info) {
-  Napi::Object o = Napi::Object::New(info.Env());
-  o.Set("fast", Napi::Number::New(info.Env(), (double)gFastCount.load()));
-  o.Set("slow", Napi::Number::New(info.Env(), (double)gSlowCount.load()));
-  return o;
 }
 
 }  // namespace
@@ -255,5 +249,4 @@ void InitListener(Napi::Env env, Napi::Object exports) {
   exports.Set("setTraceAll", Napi::Function::New(env, SetTraceAll));
   exports.Set("setChecked", Napi::Function::New(env, SetChecked));
   exports.Set("watchExit", Napi::Function::New(env, WatchExit));
-  exports.Set("stats", Napi::Function::New(env, Stats));
 }

@@ -41,6 +41,7 @@ Napi::Value ReadMem(const Napi::CallbackInfo &info) {
   pid_t pid = info[0].As<Napi::Number>().Int32Value();
   uint64_t addr = ToU64(info[1]);
   size_t len = info[2].As<Napi::Number>().Uint32Value();
+  if (len > (64u << 20)) return ThrowErrno(env, "readMem", EINVAL);  // never a giant allocation
   std::vector<uint8_t> buf(len);
   ssize_t n = len ? ReadTarget(pid, addr, buf.data(), len) : 0;
   if (n < 0 || (size_t)n < len) return ThrowErrno(env, "readMem", n < 0 ? errno : EFAULT);
@@ -133,10 +134,6 @@ Napi::Value Execve(const Napi::CallbackInfo &info) {
   return Napi::Number::New(info.Env(), errno);
 }
 
-Napi::Value CloseFd(const Napi::CallbackInfo &info) {
-  int r = close(info[0].As<Napi::Number>().Int32Value());
-  return Napi::Number::New(info.Env(), r < 0 ? errno : 0);
-}
 
 }  // namespace
 
@@ -146,5 +143,4 @@ void InitMemory(Napi::Env env, Napi::Object exports) {
   exports.Set("writeMem", Napi::Function::New(env, WriteMem));
   exports.Set("syscall", Napi::Function::New(env, RawSyscall));
   exports.Set("execve", Napi::Function::New(env, Execve));
-  exports.Set("closeFd", Napi::Function::New(env, CloseFd));
 }

@@ -242,6 +242,7 @@ struct SpawnPlan {
 
 [[noreturn]] void RunRoot(const SpawnPlan &plan, char *const *argv, char *const *envp,
                           char *const *shArgv, int ctl, Handoff *handoff) {
+  prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);  // the reaper is gone: so is the view's root
   if (plan.nofile > 0) {
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && (rlim_t)plan.nofile <= rl.rlim_max) {
@@ -272,7 +273,10 @@ struct SpawnPlan {
   // working as natively. Without it, no_new_privs is the price of a filter.
   int listener = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog);
   if (listener < 0 && errno == EACCES) {
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) _exit(125);
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+      handoff->error.store(errno);
+      _exit(125);
+    }
     listener = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog);
   }
   if (listener < 0) {
@@ -282,6 +286,7 @@ struct SpawnPlan {
   handoff->listener.store(listener);
   while (!handoff->grabbed.load()) {
   }
+  if (handoff->error.load()) _exit(125);  // nobody holds the listener: never run unsupervised
   close(listener);
   // From here on every notified syscall goes through the supervisor.
   for (const std::string &rc : plan.rcFiles) {
@@ -394,11 +399,12 @@ Napi::Value SpawnView(const Napi::CallbackInfo &info) {
     struct sigaction sa = {};
     sa.sa_handler = OnSigchld;
     sigaction(SIGCHLD, &sa, nullptr);
+    // Signals sent to umvu's process group (Ctrl-C, kill -TERM -PGID, a hangup) are for the
+    // view, never for the reaper: it must outlive every process of the view.
     struct sigaction ign = {};
-    ign.sa_handler = SIG_IGN;  // keyboard signals are for the view, not for the reaper
-    sigaction(SIGINT, &ign, nullptr);
-    sigaction(SIGQUIT, &ign, nullptr);
-    sigaction(SIGPIPE, &ign, nullptr);
+    ign.sa_handler = SIG_IGN;
+    for (int sig = 1; sig < NSIG; sig++)
+      if (sig != SIGCHLD && sig != SIGKILL && sig != SIGSTOP) sigaction(sig, &ign, nullptr);
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
@@ -441,8 +447,8 @@ pid_t gRootPid = 0;
 // Signals sent to umvu by a process (kill, timeout) go to the view's root process. Those the
 // terminal sends reach the whole foreground process group, the view included: not forwarded.
 void ForwardSignal(int sig, siginfo_t *info, void *) {
-  // SI_USER, SI_QUEUE, SI_TKILL... from another process (the kernel's own SIGPIPE has pid 0)
-  bool sentByProcess = info->si_code <= 0 && info->si_pid != 0;
+  // SI_USER, SI_QUEUE, SI_TKILL... from another process
+  bool sentByProcess = info->si_code <= 0 && info->si_pid != getpid();
   if ((sentByProcess || sig == SIGTERM || sig == SIGHUP) && gRootPid > 0) kill(gRootPid, sig);
 }
 
@@ -454,7 +460,8 @@ Napi::Value ForwardSignals(const Napi::CallbackInfo &info) {
   sa.sa_sigaction = ForwardSignal;
   sa.sa_flags = SA_SIGINFO | SA_RESTART;
   sigemptyset(&sa.sa_mask);
-  for (int sig : {SIGINT, SIGQUIT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2, SIGALRM, SIGWINCH, SIGPIPE})
+  // (SIGPIPE stays ignored: umvu gets it for its own writes, e.g. its log to a closed pipe)
+  for (int sig : {SIGINT, SIGQUIT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2, SIGALRM, SIGWINCH})
     sigaction(sig, &sa, nullptr);
   return info.Env().Undefined();
 }

@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Hypervisor } from '@vuos/core';
 import { inheritedFds } from '@vuos/core/vulib';
-import { native } from '@vuos/core';
+import { native, VIEW_LOST } from '@vuos/core';
 
 const USAGE = `Usage: umvu [options] command [args]
 Run command in a partial virtual machine (VUOS view); load modules with vu_insmod.
@@ -218,6 +218,10 @@ async function main(): Promise<void> {
     sigIgnored: env.UMVU_SIGIGN ? BigInt(`0x${env.UMVU_SIGIGN}`) : 0n,
     sigBlocked: env.UMVU_SIGBLK ? BigInt(`0x${env.UMVU_SIGBLK}`) : 0n,
   });
+  if (status === VIEW_LOST) {
+    hv.logger.printk(0, 'umvu: the view lost its reaper: its processes were killed');
+    process.exit(125);
+  }
   // End as the command did: its exit code, or death by the same signal.
   const signal = status & 0x7f;
   if (signal) native.dieBySignal(signal);

@@ -87,6 +87,32 @@ describe('module lifecycle: vu_insmod, vu_lsmod, vu_rmmod', () => {
     assert.equal(r.stdout, 'OSError: [Errno 5] Input/output error\nalive\n');
   });
 
+  it('a handler returning no answer fails its syscall with EIO, and the view goes on', () => {
+    const dir = tmpdir();
+    fs.writeFileSync(
+      path.join(dir, 'noanswer.js'),
+      `export default { name: 'noanswer', description: 'returns nothing', init(api) { api.claimSyscall('sethostname', () => undefined); } };\n`,
+    );
+    const r = umvuBash(
+      `set -e; vu_insmod ${dir}/noanswer.js; python3 -c "import socket; socket.sethostname('x')" 2>&1 | tail -1; vu_rmmod noanswer; echo alive`,
+      ['-l', '2'],
+    );
+    assert.equal(r.stdout, 'OSError: [Errno 5] Input/output error\nalive\n');
+    assert.equal(r.status, 0);
+  });
+
+  it('serves mount(2) for a module with only a mount method', () => {
+    const dir = tmpdir();
+    fs.writeFileSync(
+      path.join(dir, 'mountonly.js'),
+      // no init: nothing but the mount method tells the core that mount(2) must reach it
+      `export default { name: 'vumountonly', description: 'mounts', mount() {} };\n`,
+    );
+    const r = umvuBash(`set -e; vu_insmod ${dir}/mountonly.js; vumount -t vumountonly none ${dir}/target && echo mounted`);
+    assert.equal(r.stdout, 'mounted\n');
+    assert.equal(r.stderr, '');
+  });
+
   it('a slow module delays only its own syscall: other processes go on', () => {
     const dir = tmpdir();
     fs.writeFileSync(

@@ -155,6 +155,22 @@ describe('the view and its hypervisor', () => {
     assert.ok(await waitFor(() => !pids.some(alive), 5000), `view processes still alive: ${pids.filter(alive)}`);
   });
 
+  it('a SIGTERM to umvu\'s whole process group leaves the view supervised', async () => {
+    // the command ignores SIGTERM and goes on: its syscalls must still be served
+    const child = spawn(UMVU, ['-N', 'sh', '-c', 'trap "" TERM; sleep 1; echo survived; ls / > /dev/null && echo ls-ok'], {
+      env: testEnv(),
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout!.on('data', (d) => (out += d));
+    const done = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
+    await new Promise((r) => setTimeout(r, 400));
+    process.kill(-child.pid!, 'SIGTERM');
+    assert.equal(await done, 0);
+    assert.equal(out, 'survived\nls-ok\n');
+  });
+
   it('forwards SIGTERM sent to umvu to the command', () => {
     const r = run('sh', ['-c', `${UMVU} -N sleep 100 & sleep 1; kill -TERM $!; wait $!; echo status=$?`]);
     assert.equal(r.stdout, `status=${128 + 15}\n`);

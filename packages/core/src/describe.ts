@@ -3,13 +3,14 @@ import { syscallInfo } from './syscalls/x86_64.js';
 import type { SyscallCall } from './syscall.js';
 
 const NO_PATH = new Set(['fchdir', 'getcwd', 'bind', 'connect']);
-const PATH_IN_ARG1 = new Set(['statx', 'openat2', 'execveat', 'name_to_handle_at', 'inotify_add_watch', 'fanotify_mark']);
+/** calls whose (first) path is not argument 0: the *at calls take a dirfd first */
+const PATH_ARG: Record<string, number> = { symlinkat: 2, fanotify_mark: 4 };
+const AT_CALLS = /^(openat2?|mkdirat|mknodat|fchownat|futimesat|newfstatat|unlinkat|renameat2?|linkat|readlinkat|fchmodat2?|faccessat2?|utimensat|statx|execveat|name_to_handle_at|inotify_add_watch|open_tree(_attr)?|move_mount|fspick|mount_setattr|[gs]etxattrat|listxattrat|removexattrat|file_[gs]etattr)$/;
 
 /** Index of the path argument worth showing, or -1. */
 function pathArg(name: string): number {
   if (NO_PATH.has(name)) return -1;
-  if (PATH_IN_ARG1.has(name) || /at2?$/.test(name)) return name === 'symlinkat' ? 2 : 1;
-  return 0;
+  return PATH_ARG[name] ?? (AT_CALLS.test(name) ? 1 : 0);
 }
 
 export function describeCall(call: SyscallCall): string {

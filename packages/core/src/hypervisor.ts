@@ -45,6 +45,17 @@ const CTL_RECORD = 12;
 const CTL_EXEC_FAILED = 3;
 const CTL_ROOT_EXIT = 4;
 const CTL_ALL_DONE = 5;
+/** waitForView's result when the reaper vanished without reporting the end of the view */
+export const VIEW_LOST = -1;
+
+function isAnswer(a: unknown): a is Answer {
+  const k = (a as Answer | undefined)?.kind;
+  return (
+    k === 'continue' ||
+    (k === 'value' && ['number', 'bigint'].includes(typeof (a as { value: unknown }).value)) ||
+    (k === 'error' && Number.isInteger((a as { errno: unknown }).errno))
+  );
+}
 
 export class Hypervisor {
   readonly logger = new Logger();
@@ -59,19 +70,16 @@ export class Hypervisor {
 
   constructor() {
     this.procs = new ProcessTable({
-      clone: (s, d, flags) => (s.definition.inherit?.clone ? s.definition.inherit.clone(d, flags) : d),
-      exec: (s, d) => (s.definition.inherit?.exec ? s.definition.inherit.exec(d) : d),
-      terminate: (s, d) => s.definition.inherit?.terminate?.(d),
+      clone: (s, d, flags) => this.hook(s, 'inherit.clone', d, () => (s.definition.inherit?.clone ? s.definition.inherit.clone(d, flags) : d)),
+      exec: (s, d) => this.hook(s, 'inherit.exec', d, () => (s.definition.inherit?.exec ? s.definition.inherit.exec(d) : d)),
+      terminate: (s, d) => this.hook(s, 'inherit.terminate', undefined, () => s.definition.inherit?.terminate?.(d)),
     });
     this.modules = new ModuleLoader({
       registry: this.registry,
       logger: this.logger,
       isDebugEnabled: (tag, tid) => this.isDebugEnabled(tag, tid),
-      processData: {
-        getProcessData: () => undefined,
-        setProcessData: () => undefined,
-        forService: (service) => this.processDataFor(service),
-      },
+      processDataFor: (service) => this.processDataFor(service),
+      changed: () => this.updateFastPath(),
     });
     this.registry.onChange = () => this.updateFastPath();
     this.logger.onTagsChanged = () => this.updateFastPath();
@@ -169,12 +177,15 @@ export class Hypervisor {
           } else if (type === CTL_ROOT_EXIT) {
             status = a;
           } else if (type === CTL_ALL_DONE) {
+            sock.removeAllListeners('close');
             resolve(status);
           }
         }
       });
-      sock.on('close', () => resolve(status));
-      sock.on('error', () => resolve(status));
+      // the reaper never leaves without CTL_ALL_DONE: if it did, the view is unsupervised
+      const lost = () => resolve(VIEW_LOST);
+      sock.on('close', lost);
+      sock.on('error', lost);
     });
   }
 
@@ -186,16 +197,32 @@ export class Hypervisor {
     for (const tid of exited) this.procs.exited(tid);
   }
 
+  /** Runs a module's hook; a failing hook is logged and treated as absent. */
+  private hook<T>(service: Service, what: string, fallback: T, fn: () => T): T {
+    try {
+      return fn();
+    } catch (e) {
+      this.logger.printk(3, `umvu: module ${service.name}: ${what} failed: ${(e as Error)?.stack ?? e}`);
+      return fallback;
+    }
+  }
+
   private async handle(call: SyscallCall): Promise<void> {
     let answer: Answer;
     try {
       call.process = this.procs.get(call.tid) ?? (this.procs.anyTracked ? this.procs.adoptOrCheck(call.tid) : undefined);
       if (this.isDebugEnabled('s', call.tid)) this.logger.debug('s', call.tid, describeCall(call), 1);
       answer = await this.dispatch(call);
+      if (!isAnswer(answer)) throw new Error(`invalid answer ${JSON.stringify(answer)}`);
     } catch (e) {
       answer = this.failure(call, e);
     }
-    this.respond(call, answer);
+    try {
+      this.respond(call, answer);
+    } catch (e) {
+      this.logger.printk(3, `umvu: ${call.name} of ${call.tid}: cannot answer ${JSON.stringify(answer)}: ${e}`);
+      this.respond(call, Answer.error('EIO'));
+    }
   }
 
   private async dispatch(call: SyscallCall): Promise<Answer> {

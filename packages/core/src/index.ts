@@ -1,4 +1,4 @@
-export { Hypervisor, type ViewOptions } from './hypervisor.js';
+export { Hypervisor, VIEW_LOST, type ViewOptions } from './hypervisor.js';
 export { defineModule, type ModuleDefinition, type ModuleApi, type MountRequest, type SyscallHandler } from './modules.js';
 export { Answer, SyscallError, SyscallCall } from './syscall.js';
 export { Entry, MNT_DETACH, MNT_FORCE, type EntryType, type EntryOptions, type MountInfo } from './registry.js';

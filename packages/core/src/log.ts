@@ -11,7 +11,9 @@ import fs from 'node:fs';
 import tty from 'node:tty';
 import { native } from './native.js';
 
-export const TAG_CHARS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ_01234abcdefghijklmnopqrstuvwxyz56789';
+import { TAG_CHARS } from './vulib.js';
+
+export { TAG_CHARS };
 
 export const LogLevel = { emerg: 0, alert: 1, crit: 2, err: 3, warning: 4, notice: 5, info: 6, debug: 7 } as const;
 
@@ -81,9 +83,6 @@ export class Logger {
   setTagName(tag: string, name: string): void {
     if (!TAG_CHARS.includes(tag) || tag.length !== 1) throw new Error(`invalid debug tag '${tag}'`);
     this.names.set(tag, name);
-  }
-  namedTags(): string[] {
-    return [...this.names.keys()];
   }
   globalTagString(): string {
     return [...TAG_CHARS].filter((c) => this.globalTags.has(c)).join('');

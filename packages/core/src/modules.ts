@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { createRequire } from 'node:module';
-import type { Entry, EntryKey, EntryOptions, EntryType, MountInfo, Registry } from './registry.js';
+import { MNT_DETACH, MNT_FORCE, type Entry, type EntryKey, type EntryOptions, type EntryType, type MountInfo, type Registry } from './registry.js';
 import type { Answer, SyscallCall } from './syscall.js';
 import { SyscallError } from './syscall.js';
 import type { Logger } from './log.js';
@@ -101,8 +101,10 @@ export class Service {
 export interface ModuleHost {
   registry: Registry;
   logger: Logger;
-  processData: ProcessDataAccess & { forService(service: Service): ProcessDataAccess };
+  processDataFor(service: Service): ProcessDataAccess;
   isDebugEnabled(tag: string, tid: number): boolean;
+  /** the set of loaded modules changed */
+  changed(): void;
 }
 
 export class ModuleLoader {
@@ -143,9 +145,8 @@ export class ModuleLoader {
     }
     const service = new Service(def, file);
     service.api = this.makeApi(service);
-    const { registry } = this.host;
-    service.moduleEntry = registry.add('module', def.name, service, { permanent });
     this.services.push(service);
+    service.moduleEntry = this.host.registry.add('module', def.name, service, { permanent });
     try {
       await def.init?.(service.api);
     } catch (e) {
@@ -161,25 +162,26 @@ export class ModuleLoader {
   async rmmod(name: string): Promise<void> {
     const service = this.find(name);
     if (!service) throw new SyscallError('ENOENT');
-    const busy =
-      service.moduleEntry.options.permanent ||
-      service.inFlight > 0 ||
-      [...service.entries].some((e) => e !== service.moduleEntry && !service.initEntries.has(e)) ||
-      [...service.initEntries].some((e) => e.refs > e.baseRefs);
-    if (busy) throw new SyscallError('EBUSY');
+    // everything is checked before fini runs: a refused rmmod changes nothing
+    const { registry } = this.host;
+    if (service.inFlight > 0) throw new SyscallError('EBUSY');
+    if ([...service.entries].some((e) => e !== service.moduleEntry && !service.initEntries.has(e))) throw new SyscallError('EBUSY');
+    for (const e of [service.moduleEntry, ...service.initEntries]) registry.checkRemovable(e);
     await service.definition.fini?.();
     this.forget(service, false);
   }
 
+  /** Unregisters a module; its entries go lazily (an operation may still be finishing). */
   private forget(service: Service, force: boolean): void {
     const { registry } = this.host;
-    for (const e of [...service.entries]) if (!e.unhashed) registry.del(e, force ? 1 : 0);
     this.services = this.services.filter((s) => s !== service);
+    for (const e of [...service.entries]) if (!e.unhashed) registry.del(e, force ? MNT_FORCE : MNT_DETACH);
+    this.host.changed();
   }
 
   private makeApi(service: Service): ModuleApi {
     const { registry, logger } = this.host;
-    const processData = this.host.processData.forService(service);
+    const processData = this.host.processDataFor(service);
     return {
       name: service.name,
       printk: (level, message) => logger.printk(level, message),

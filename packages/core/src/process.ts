@@ -71,7 +71,8 @@ export class ProcessTable {
   update(p: VuProcess): void {
     if (p.tracked) {
       native.setTracked(p.tid, true);
-      this.watchExit(p.tid, p.tid !== p.tgid);
+      // a tid that is already gone cannot be watched: forget it now, or it would leak
+      if (!this.watchExit(p.tid, p.tid !== p.tgid)) this.exited(p.tid);
     } else {
       // no virtual state left: no record (a stale one would outlive the tid)
       native.setTracked(p.tid, false);
@@ -105,8 +106,12 @@ export class ProcessTable {
     return child;
   }
 
-  private watchExit(tid: number, isThread: boolean): void {
-    if (!this.watched.has(tid) && native.watchExit(tid, isThread) === 0) this.watched.add(tid);
+  /** Watches tid's exit (once); false if tid is already gone. */
+  private watchExit(tid: number, isThread: boolean): boolean {
+    if (this.watched.has(tid)) return true;
+    if (native.watchExit(tid, isThread) !== 0) return false;
+    this.watched.add(tid);
+    return true;
   }
 
   /** execve succeeded or is about to: modules may transform their data. */
@@ -127,10 +132,6 @@ export class ProcessTable {
     this.byTid.delete(tid);
     native.setTracked(tid, false);
     for (const [service, d] of p.moduleData) this.hooks.terminate(service, d);
-  }
-
-  all(): VuProcess[] {
-    return [...this.byTid.values()];
   }
 }
 

@@ -82,6 +82,7 @@ export class Registry {
    * (lazy: unhashed now, cleaned up when its last user is done).
    */
   del(entry: Entry, flags = 0): void {
+    if (entry.unhashed) return;
     this.checkRemovable(entry, flags);
     this.unhash(entry);
     entry.refs -= entry.baseRefs - 1;
@@ -115,10 +116,6 @@ export class Registry {
 
   all(type?: EntryType): Entry[] {
     return type ? this.entries.filter((e) => e.type === type) : [...this.entries];
-  }
-
-  has(type: EntryType): boolean {
-    return this.entries.some((e) => e.type === type);
   }
 
   /** The newest eligible entry of `type` for `key` at `epoch`. */

@@ -27,6 +27,9 @@ export const VuCtl = {
   SET_DEBUGCOLOR: 7,
 } as const;
 
+/** The debug tags: uppercase for modules, lowercase for the core. */
+export const TAG_CHARS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ_01234abcdefghijklmnopqrstuvwxyz56789';
+
 /** sizeof(struct vu_info): struct utsname (6 x 65) + serverid[65] + name[65] */
 export const VU_INFO_SIZE = 6 * 65 + 65 + 65;
 

@@ -11,6 +11,7 @@ import {
   getDebugTagName,
   getDebugTags,
   setDebugColor,
+  TAG_CHARS,
 } from '@vuos/core/vulib';
 import { perror, requireView, usageExit } from '../cmdlib.js';
 
@@ -24,8 +25,6 @@ Show or change umvu's debug tags (lowercase: core, uppercase: modules).
   -- command [args]       change the tags for command (and its children) only
 Examples: vudebug +p;  vudebug ?ps;  vudebug -;  vudebug +s:r +p:b+ -- bash
 `;
-
-const TAG_CHARS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ_01234abcdefghijklmnopqrstuvwxyz56789';
 
 const args = process.argv.slice(2);
 if (args.includes('--help') || args.includes('-h')) usageExit(USAGE, 0);

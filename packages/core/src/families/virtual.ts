@@ -16,7 +16,7 @@ export async function virtualSyscall(hv: Hypervisor, call: SyscallCall): Promise
     case VirtualSyscall.insmod: {
       const name = call.readString(0);
       const cwd = fs.readlinkSync(`/proc/${call.tid}/cwd`);
-      await hv.modules.insmod(name, call.args[1] !== 0n, cwd);
+      await hv.modules.insmod(name, call.int(1) !== 0, cwd);
       return Answer.value(0);
     }
     case VirtualSyscall.rmmod:
@@ -40,7 +40,7 @@ export async function virtualSyscall(hv: Hypervisor, call: SyscallCall): Promise
 }
 
 function vuctl(hv: Hypervisor, call: SyscallCall): Answer {
-  const local = (i: number) => call.args[i] !== 0n;
+  const local = (i: number) => call.int(i) !== 0;
   switch (call.int(0)) {
     case VuCtl.GETINFO: {
       if (call.args[1] === 0n) return Answer.value(0);
