@@ -391,7 +391,8 @@ Napi::Value SpawnView(const Napi::CallbackInfo &info) {
   void *shared = mmap(nullptr, sizeof(Handoff), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   if (shared == MAP_FAILED) return ThrowErrno(env, "mmap", errno);
   Handoff *handoff = new (shared) Handoff();
-  pid_t reaper = fork();
+  // _Fork: no atfork handlers (libuv's) run in a child of this multithreaded process
+  pid_t reaper = _Fork();
   if (reaper < 0) return ThrowErrno(env, "fork", errno);
   if (reaper == 0) {
     close(ctl[0]);
@@ -413,6 +414,9 @@ Napi::Value SpawnView(const Napi::CallbackInfo &info) {
     if (root == 0) {
       RunRoot(plan, argv.data(), envp.data(), shArgv.data(), ctl[1], handoff);
     }
+    // the reaper never execs: drop the copies of node's own fds it got with the fork
+    if (ctl[1] > 3) syscall(SYS_close_range, 3u, (unsigned)ctl[1] - 1, 0u);
+    syscall(SYS_close_range, (unsigned)ctl[1] + 1, ~0u, 0u);
     SendRecord(ctl[1], CTL_ROOT_PID, root, 0);
     int listener = GrabListener(root, handoff);
     if (listener >= 0)
@@ -446,6 +450,7 @@ pid_t gRootPid = 0;
 
 // Signals sent to umvu by a process (kill, timeout) go to the view's root process. Those the
 // terminal sends reach the whole foreground process group, the view included: not forwarded.
+// SIGTERM and SIGHUP always are (a hangup or a group kill may then reach the root twice).
 void ForwardSignal(int sig, siginfo_t *info, void *) {
   // SI_USER, SI_QUEUE, SI_TKILL... from another process
   bool sentByProcess = info->si_code <= 0 && info->si_pid != getpid();
