@@ -291,7 +291,7 @@ struct SpawnPlan {
   // From here on every notified syscall goes through the supervisor.
   for (const std::string &rc : plan.rcFiles) {
     if (access(rc.c_str(), X_OK) != 0) continue;  // as VUOS: rc files that cannot run are skipped
-    pid_t p = fork();
+    pid_t p = _Fork();
     if (p == 0) {
       char *rcArgv[] = {const_cast<char *>(rc.c_str()), nullptr};
       execve(rc.c_str(), rcArgv, envp);
@@ -391,7 +391,9 @@ Napi::Value SpawnView(const Napi::CallbackInfo &info) {
   void *shared = mmap(nullptr, sizeof(Handoff), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   if (shared == MAP_FAILED) return ThrowErrno(env, "mmap", errno);
   Handoff *handoff = new (shared) Handoff();
-  // _Fork: no atfork handlers (libuv's) run in a child of this multithreaded process
+  // _Fork everywhere here: no atfork handlers (libuv's) run in a child of this multithreaded
+  // process, and none of glibc's fork locks (a lock another thread held at our fork would
+  // never be released in the child, and a later fork() there would wait for it forever).
   pid_t reaper = _Fork();
   if (reaper < 0) return ThrowErrno(env, "fork", errno);
   if (reaper == 0) {
@@ -409,7 +411,7 @@ Napi::Value SpawnView(const Napi::CallbackInfo &info) {
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
-    pid_t root = fork();
+    pid_t root = _Fork();
     if (root < 0) _exit(125);
     if (root == 0) {
       RunRoot(plan, argv.data(), envp.data(), shArgv.data(), ctl[1], handoff);
@@ -465,8 +467,8 @@ Napi::Value ForwardSignals(const Napi::CallbackInfo &info) {
   sa.sa_sigaction = ForwardSignal;
   sa.sa_flags = SA_SIGINFO | SA_RESTART;
   sigemptyset(&sa.sa_mask);
-  // (SIGPIPE stays ignored: umvu gets it for its own writes, e.g. its log to a closed pipe)
-  for (int sig : {SIGINT, SIGQUIT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2, SIGALRM, SIGWINCH})
+  // (the kernel's SIGPIPE for umvu's own writes carries umvu's pid: never forwarded)
+  for (int sig : {SIGINT, SIGQUIT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2, SIGALRM, SIGWINCH, SIGPIPE})
     sigaction(sig, &sa, nullptr);
   return info.Env().Undefined();
 }

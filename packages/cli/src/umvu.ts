@@ -151,21 +151,24 @@ export function parseOptions(argv: string[]): Options {
   return o;
 }
 
-/** execvp's search: a name without '/' is looked up in PATH. */
+/**
+ * execvp's search: a name without '/' is looked up in PATH. A file found there but not
+ * executable is returned if nothing better is (its execve then fails EACCES: status 126).
+ */
 function findProgram(name: string, env: NodeJS.ProcessEnv): string | undefined {
   if (name.includes('/')) return name;
+  let notExecutable: string | undefined;
   for (const dir of (env.PATH ?? '/usr/local/bin:/usr/bin:/bin').split(':')) {
     const candidate = path.join(dir || '.', name);
     try {
-      if (fs.statSync(candidate).isFile()) {
-        fs.accessSync(candidate, fs.constants.X_OK);
-        return candidate;
-      }
+      if (!fs.statSync(candidate).isFile()) continue;
+      fs.accessSync(candidate, fs.constants.X_OK);
+      return candidate;
     } catch {
-      // not here
+      if (fs.existsSync(candidate)) notExecutable ??= candidate;
     }
   }
-  return undefined;
+  return notExecutable;
 }
 
 function rcFiles(o: Options): string[] {

@@ -58,6 +58,10 @@ describe('umvu command line', () => {
     const r2 = run(UMVU, ['-N', path.join(dir, 'noexec')]);
     assert.equal(r2.status, 126);
     assert.equal(r2.stderr, `umvu: ${path.join(dir, 'noexec')}: Permission denied\n`);
+    // found in PATH but not executable: as execvp, Permission denied (126), not "not found"
+    const r3 = run(UMVU, ['-N', 'noexec'], { env: testEnv({ PATH: `${dir}:/usr/bin:/bin` }) });
+    assert.equal(r3.status, 126);
+    assert.equal(r3.stderr, 'umvu: noexec: Permission denied\n');
   });
 
   it('passes the exit status through, and dies of the signal that killed the command', () => {
