@@ -32,6 +32,12 @@ export function umvuBash(script: string, umvuArgs: string[] = [], opts: SpawnSyn
   return run(UMVU, ['-N', ...umvuArgs, 'bash', '-c', script], opts);
 }
 
+const created: string[] = [];
+process.on('exit', () => created.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
+
+/** A scratch directory, removed when the test run ends. */
 export function tmpdir(prefix = 'umvu-test-'): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  created.push(d);
+  return d;
 }

@@ -7,8 +7,8 @@ const NO_PATH = new Set(['fchdir', 'getcwd', 'bind', 'connect']);
 const PATH_ARG: Record<string, number> = { symlinkat: 2, fanotify_mark: 4 };
 const AT_CALLS = /^(openat2?|mkdirat|mknodat|fchownat|futimesat|newfstatat|unlinkat|renameat2?|linkat|readlinkat|fchmodat2?|faccessat2?|utimensat|statx|execveat|name_to_handle_at|inotify_add_watch|open_tree(_attr)?|move_mount|fspick|mount_setattr|[gs]etxattrat|listxattrat|removexattrat|file_[gs]etattr)$/;
 
-/** Index of the path argument worth showing, or -1. */
-function pathArg(name: string): number {
+/** Index of the (first) path argument of a path call, or -1. */
+export function pathArg(name: string): number {
   if (NO_PATH.has(name)) return -1;
   return PATH_ARG[name] ?? (AT_CALLS.test(name) ? 1 : 0);
 }

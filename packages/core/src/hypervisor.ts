@@ -11,10 +11,11 @@ import { Registry } from './registry.js';
 import { ModuleLoader, type Service } from './modules.js';
 import { ProcessTable } from './process.js';
 import { Answer, NOTIF_SIZE, SyscallCall } from './syscall.js';
-import { syscallInfo, syscallNumber } from './syscalls/x86_64.js';
+import { SYSCALLS, syscallInfo, syscallNumber } from './syscalls/x86_64.js';
 import { virtualSyscall } from './families/virtual.js';
 import { procSyscall } from './families/proc.js';
 import { mountSyscall } from './families/mount.js';
+import { pathSyscall } from './families/path.js';
 import { describeCall } from './describe.js';
 
 export interface ViewOptions {
@@ -52,6 +53,7 @@ function isAnswer(a: unknown): a is Answer {
   const k = (a as Answer | undefined)?.kind;
   return (
     k === 'continue' ||
+    k === 'answered' ||
     (k === 'value' && ['number', 'bigint'].includes(typeof (a as { value: unknown }).value)) ||
     (k === 'error' && Number.isInteger((a as { errno: unknown }).errno))
   );
@@ -128,6 +130,9 @@ export class Hypervisor {
     for (const e of this.registry.all('sc')) actions[Number(e.key)] = ACT_JS;
     if (this.modules.list().some((s) => s.definition.mount)) actions[syscallNumber('mount')] = ACT_JS;
     if (this.registry.all('path').some((e) => e.options.mount)) actions[syscallNumber('umount2')] = ACT_JS;
+    // files mounted: every path call is resolved over the view
+    if (this.registry.all('path').some((e) => e.options.files))
+      for (const s of SYSCALLS) if (s.family === 'path') actions[s.nr] = ACT_JS;
     native.setActions(actions);
     native.setTraceAll(this.noFastPath || this.logger.isGlobal('s'));
   }
@@ -242,6 +247,8 @@ export class Hypervisor {
         return procSyscall(this, call);
       case 'mount':
         return mountSyscall(this, call);
+      case 'path':
+        return pathSyscall(this, call);
       default:
         return Answer.continue();
     }
@@ -267,6 +274,7 @@ export class Hypervisor {
   }
 
   private respond(call: SyscallCall, answer: Answer): void {
+    if (answer.kind === 'answered') return;
     if (answer.kind === 'continue') native.respond(call.id, 0, 0, true);
     else if (answer.kind === 'value') native.respond(call.id, answer.value, 0, false);
     else native.respond(call.id, 0, -answer.errno, false);

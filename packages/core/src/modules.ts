@@ -11,6 +11,7 @@ import { MNT_DETACH, MNT_FORCE, type Entry, type EntryKey, type EntryOptions, ty
 import type { Answer, SyscallCall } from './syscall.js';
 import { SyscallError } from './syscall.js';
 import type { Logger } from './log.js';
+import type { PathService } from './families/path.js';
 import { syscallNumber } from './syscalls/x86_64.js';
 
 export type SyscallHandler = (call: SyscallCall) => Answer | Promise<Answer>;
@@ -70,8 +71,11 @@ export interface ModuleApi extends ProcessDataAccess {
   /** serve a system call (by name) for every process: SC entry */
   claimSyscall(name: string, handler: SyscallHandler): Entry<SyscallHandler>;
   addEntry<T>(type: EntryType, key: EntryKey, options?: EntryOptions<T>): Entry<T>;
-  /** registers a mount (a path entry on info.target, listed in the view's mount table) */
-  addMount<T>(info: MountInfo, data?: T): Entry<T>;
+  /**
+   * registers a mount: a path entry on info.target, found by vuumount. With a file service,
+   * the path calls under the target are served by it (files.redirect(mpath) -> host path).
+   */
+  addMount<T>(info: MountInfo, files?: PathService, data?: T): Entry<T>;
   delEntry(entry: Entry, flags?: number): void;
 }
 
@@ -191,8 +195,8 @@ export class ModuleLoader {
       setDebugTagName: (tag, name) => logger.setTagName(tag, name),
       claimSyscall: (name, handler) => registry.add('sc', syscallNumber(name), service, { data: handler }),
       addEntry: (type, key, options) => registry.add(type, key, service, options),
-      addMount: (info, data) =>
-        registry.add('path', info.target, service, { mount: info, data, permanent: /(^|,)permanent(,|$)/.test(info.options) }),
+      addMount: (info, files, data) =>
+        registry.add('path', info.target, service, { mount: info, files, data, permanent: /(^|,)permanent(,|$)/.test(info.options) }),
       delEntry: (entry, flags = 0) => registry.del(entry, flags),
       getProcessData: processData.getProcessData,
       setProcessData: processData.setProcessData,

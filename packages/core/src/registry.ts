@@ -9,6 +9,7 @@
  */
 import type { Service } from './modules.js';
 import { SyscallError } from './syscall.js';
+import type { PathService } from './families/path.js';
 
 export type EntryType = 'module' | 'path' | 'socket' | 'chrdev' | 'blkdev' | 'sc' | 'ioctl' | 'binfmt';
 export type EntryKey = string | number;
@@ -28,6 +29,8 @@ export interface EntryOptions<T = unknown> {
   confirm?: (tail: string | EntryKey) => boolean;
   data?: T;
   mount?: MountInfo;
+  /** a mount's file service: the path calls it serves (families/path.ts) */
+  files?: PathService;
 }
 
 export class Entry<T = unknown> {

@@ -8,11 +8,14 @@ import { errnoOf } from './errno.js';
 
 export type Answer =
   | { kind: 'continue' }
+  /** already answered by the kernel (ADDFD with SEND) */
+  | { kind: 'answered' }
   | { kind: 'value'; value: number | bigint }
   | { kind: 'error'; errno: number };
 
 export const Answer = {
   continue: (): Answer => ({ kind: 'continue' }),
+  answered: (): Answer => ({ kind: 'answered' }),
   value: (value: number | bigint): Answer => ({ kind: 'value', value }),
   error: (errno: number | string): Answer => ({ kind: 'error', errno: typeof errno === 'number' ? errno : errnoOf(errno) }),
 };

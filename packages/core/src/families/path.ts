@@ -1,0 +1,230 @@
+/**
+ * Path calls while files are mounted: every path argument is resolved over the view (module or
+ * kernel, component by component). A call that touches nothing virtual goes to the kernel
+ * unchanged (CONTINUE). One that does is performed *on behalf*: the supervisor runs the same
+ * system call with the host paths the mounts redirect to, copies output buffers back and
+ * injects resulting fds (ADDFD), since a target's arguments cannot be changed.
+ *
+ * Served here: the calls in PATH_CALLS. Others that touch a mount fail with ENOTSUP until the
+ * path engine covers them (chdir into a mount among them: the view has no virtual cwd yet).
+ */
+import fs from 'node:fs';
+import { native } from '../native.js';
+import { Answer, SyscallError, type SyscallCall } from '../syscall.js';
+import { resolvePath, type PathOracle } from '../path/resolve.js';
+import type { Entry } from '../registry.js';
+import type { Hypervisor } from '../hypervisor.js';
+import { pathArg } from '../describe.js';
+
+const AT_FDCWD = -100;
+const AT_SYMLINK_NOFOLLOW = 0x100;
+const AT_SYMLINK_FOLLOW = 0x400;
+const AT_EMPTY_PATH = 0x1000;
+const O_CREAT = 0o100;
+const O_NOFOLLOW = 0o400000;
+const O_CLOEXEC = 0o2000000;
+
+/** A mount's file service: where on the host a path of the mount lives (vufs bind...). */
+export interface PathService {
+  redirect(mpath: string): string;
+}
+
+type Follow = boolean | { flags: number; nofollow?: number; follow?: number };
+interface PathArg {
+  arg: number;
+  dirfd?: number;
+  follow: Follow;
+  /** flags argument whose AT_EMPTY_PATH allows an empty path */
+  emptyFlags?: number;
+}
+interface Spec {
+  paths: PathArg[];
+  /** output buffers: fixed size, or the size in an argument (the result says how much was written) */
+  out?: Array<{ arg: number; size: number } | { arg: number; sizeArg: number }>;
+  /** string arguments passed through (xattr names, symlink targets) */
+  strings?: number[];
+  /** input buffers copied from the caller */
+  in?: Array<{ arg: number; size: number }>;
+  /** the result is a new fd; flags argument for O_CLOEXEC */
+  fd?: { flags: number };
+  /** argument holding a mode to mask with the caller's umask (creating calls) */
+  mode?: { arg: number; when?: { flags: number; bit: number } };
+}
+
+const f = (arg: number, follow: Follow, dirfd?: number, emptyFlags?: number): PathArg => ({ arg, follow, dirfd, emptyFlags });
+const atFlags = (flags: number): Follow => ({ flags, nofollow: AT_SYMLINK_NOFOLLOW });
+
+/** The path calls performed on behalf, by name (x86_64 argument positions). */
+const PATH_CALLS: Record<string, Spec> = {
+  stat: { paths: [f(0, true)], out: [{ arg: 1, size: 144 }] },
+  lstat: { paths: [f(0, false)], out: [{ arg: 1, size: 144 }] },
+  newfstatat: { paths: [f(1, atFlags(3), 0, 3)], out: [{ arg: 2, size: 144 }] },
+  statx: { paths: [f(1, atFlags(2), 0, 2)], out: [{ arg: 4, size: 256 }] },
+  access: { paths: [f(0, true)] },
+  faccessat: { paths: [f(1, true, 0)] },
+  faccessat2: { paths: [f(1, atFlags(3), 0, 3)] },
+  readlink: { paths: [f(0, false)], out: [{ arg: 1, sizeArg: 2 }] },
+  readlinkat: { paths: [f(1, false, 0)], out: [{ arg: 2, sizeArg: 3 }] },
+  open: { paths: [f(0, { flags: 1, nofollow: O_NOFOLLOW })], fd: { flags: 1 }, mode: { arg: 2, when: { flags: 1, bit: O_CREAT } } },
+  openat: { paths: [f(1, { flags: 2, nofollow: O_NOFOLLOW }, 0)], fd: { flags: 2 }, mode: { arg: 3, when: { flags: 2, bit: O_CREAT } } },
+  creat: { paths: [f(0, true)], fd: { flags: -1 }, mode: { arg: 1 } },
+  getxattr: { paths: [f(0, true)], strings: [1], out: [{ arg: 2, sizeArg: 3 }] },
+  lgetxattr: { paths: [f(0, false)], strings: [1], out: [{ arg: 2, sizeArg: 3 }] },
+  listxattr: { paths: [f(0, true)], out: [{ arg: 1, sizeArg: 2 }] },
+  llistxattr: { paths: [f(0, false)], out: [{ arg: 1, sizeArg: 2 }] },
+  statfs: { paths: [f(0, true)], out: [{ arg: 1, size: 120 }] },
+  mkdir: { paths: [f(0, false)], mode: { arg: 1 } },
+  mkdirat: { paths: [f(1, false, 0)], mode: { arg: 2 } },
+  unlink: { paths: [f(0, false)] },
+  unlinkat: { paths: [f(1, false, 0)] },
+  rmdir: { paths: [f(0, false)] },
+  chmod: { paths: [f(0, true)] },
+  fchmodat: { paths: [f(1, true, 0)] },
+  chown: { paths: [f(0, true)] },
+  lchown: { paths: [f(0, false)] },
+  fchownat: { paths: [f(1, atFlags(4), 0, 4)] },
+  truncate: { paths: [f(0, true)] },
+  utimensat: { paths: [f(1, atFlags(3), 0, 3)], in: [{ arg: 2, size: 32 }] },
+  rename: { paths: [f(0, false), f(1, false)] },
+  renameat: { paths: [f(1, false, 0), f(3, false, 2)] },
+  renameat2: { paths: [f(1, false, 0), f(3, false, 2)] },
+  link: { paths: [f(0, false), f(1, false)] },
+  linkat: { paths: [f(1, { flags: 4, follow: AT_SYMLINK_FOLLOW }, 0, 4), f(3, false, 2)] },
+  symlink: { paths: [f(1, false)], strings: [0] },
+  symlinkat: { paths: [f(2, false, 1)], strings: [0] },
+};
+
+interface ViewPath {
+  /** the canonical path in the view */
+  path: string;
+  /** the mount serving it, if any */
+  entry?: Entry;
+  /** any component was served by a mount */
+  virtual: boolean;
+}
+
+/** The newest mount with a file service that owns abs, and the path inside it. */
+function owner(hv: Hypervisor, abs: string): { entry: Entry; mpath: string } | undefined {
+  const entry = hv.registry.lookup('path', abs);
+  if (!entry || !(entry.options as { files?: PathService }).files) return undefined;
+  const tail = abs.slice(String(entry.key).length);
+  return { entry, mpath: tail === '' ? '/' : tail };
+}
+
+function hostPath(hv: Hypervisor, abs: string): string {
+  const o = owner(hv, abs);
+  return o ? (o.entry.options as { files: PathService }).files.redirect(o.mpath) : abs;
+}
+
+/** Resolves one path argument; an error is returned (not thrown) with whether a mount was involved. */
+function resolveArg(hv: Hypervisor, call: SyscallCall, p: PathArg): ViewPath | { error: unknown; virtual: boolean } {
+  let virtual = false;
+  const oracle: PathOracle = {
+    lstat(abs) {
+      if (owner(hv, abs)) virtual = true;
+      try {
+        return { mode: fs.lstatSync(hostPath(hv, abs)).mode };
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT') return null;
+        throw new SyscallError(code ?? 'EIO');
+      }
+    },
+    readlink(abs) {
+      return fs.readlinkSync(hostPath(hv, abs));
+    },
+  };
+  const dirfd = p.dirfd === undefined ? AT_FDCWD : call.int(p.dirfd);
+  let base: string;
+  try {
+    base = fs.readlinkSync(dirfd === AT_FDCWD ? `/proc/${call.tid}/cwd` : `/proc/${call.tid}/fd/${dirfd}`);
+  } catch {
+    return { error: new SyscallError('EBADF'), virtual };
+  }
+  if (!base.startsWith('/')) return { error: new SyscallError('ENOTDIR'), virtual }; // a pipe, a socket...
+  const flags = typeof p.follow === 'object' ? call.int(p.follow.flags) : 0;
+  const follow =
+    typeof p.follow === 'boolean'
+      ? p.follow
+      : p.follow.nofollow !== undefined
+        ? !(flags & p.follow.nofollow)
+        : !!(flags & (p.follow.follow ?? 0));
+  const emptyOk = p.emptyFlags !== undefined && (call.int(p.emptyFlags) & AT_EMPTY_PATH) !== 0;
+  try {
+    const text = call.args[p.arg] === 0n ? '' : call.readString(p.arg);
+    const r = resolvePath(text, { base, follow, emptyPathAllowed: emptyOk }, oracle);
+    const o = owner(hv, r.path);
+    return { path: r.path, entry: o?.entry, virtual: virtual || o !== undefined };
+  } catch (error) {
+    return { error, virtual };
+  }
+}
+
+function umaskOf(tid: number): number {
+  const m = /^Umask:\s*([0-7]+)/m.exec(fs.readFileSync(`/proc/${tid}/status`, 'latin1'));
+  return m ? parseInt(m[1], 8) : 0o022;
+}
+
+export function pathSyscall(hv: Hypervisor, call: SyscallCall): Answer {
+  const spec = PATH_CALLS[call.name];
+  if (!spec) {
+    // not served yet: the kernel may do it as long as it touches no mount
+    const arg = pathArg(call.name);
+    const dirfd = arg === 1 ? 0 : undefined;
+    if (arg < 0 || call.args[arg] === 0n) return Answer.continue();
+    const r = resolveArg(hv, call, f(arg, true, dirfd));
+    return r.virtual ? Answer.error('ENOTSUP') : Answer.continue();
+  }
+  if (call.name === 'utimensat' && call.args[1] === 0n) return Answer.continue(); // futimens: fd only
+  const results = spec.paths.map((p) => resolveArg(hv, call, p));
+  // nothing virtual involved: the kernel resolves it exactly so (errors included)
+  if (!results.some((r) => r.virtual)) return Answer.continue();
+  const failed = results.find((r): r is { error: unknown; virtual: boolean } => 'error' in r);
+  if (failed) throw failed.error;
+  const resolved = results as ViewPath[];
+  const entries = new Set(resolved.map((r) => r.entry));
+  if (resolved.length > 1 && entries.size > 1) throw new SyscallError('EXDEV');
+  return performOnBehalf(hv, call, spec, resolved);
+}
+
+function performOnBehalf(hv: Hypervisor, call: SyscallCall, spec: Spec, resolved: ViewPath[]): Answer {
+  const args: Array<bigint | number | string | Buffer | null> = [...call.args];
+  spec.paths.forEach((p, i) => {
+    args[p.arg] = hostPath(hv, resolved[i].path);
+    if (p.dirfd !== undefined) args[p.dirfd] = AT_FDCWD;
+  });
+  for (const s of spec.strings ?? []) args[s] = call.readString(s);
+  for (const b of spec.in ?? []) if (call.args[b.arg] !== 0n) args[b.arg] = call.readMem(call.args[b.arg], b.size);
+  const outs = (spec.out ?? []).map((o) => {
+    const size = 'size' in o ? o.size : Math.max(0, Math.min(call.long(o.sizeArg), 1 << 20));
+    const buf = call.args[o.arg] === 0n ? null : Buffer.alloc(size);
+    args[o.arg] = buf;
+    return { o, buf };
+  });
+  if (spec.mode) {
+    const w = spec.mode.when;
+    if (!w || call.int(w.flags) & w.bit) args[spec.mode.arg] = call.int(spec.mode.arg) & ~umaskOf(call.tid) & 0o7777;
+  }
+  // a path outside every mount (the other end of a link, say) keeps its resolved real path
+  const oldUmask = process.umask(0); // the caller's umask was applied to the mode above
+  let r: number;
+  try {
+    r = native.syscall(call.nr, ...args);
+  } finally {
+    process.umask(oldUmask);
+  }
+  if (r < 0) return Answer.error(-r);
+  for (const { o, buf } of outs) {
+    if (!buf) continue;
+    const n = 'size' in o ? o.size : Math.min(r, buf.length);
+    if (n > 0) call.writeMem(call.args[o.arg], buf.subarray(0, n));
+  }
+  if (spec.fd) {
+    const cloexec = spec.fd.flags >= 0 && (call.int(spec.fd.flags) & O_CLOEXEC) !== 0;
+    const fd = native.addFd(call.id, r, -1, { send: true, cloexec });
+    fs.closeSync(r);
+    if (fd < 0) return Answer.error(-fd);
+    return Answer.answered();
+  }
+  return Answer.value(r);
+}
