@@ -1,6 +1,6 @@
 /**
  * Packaging: what users get from the published tarballs. The native addon is prebuilt for this
- * platform (prebuildify), the three packages are packed, installed globally together from the
+ * platform (prebuildify), the packages are packed, installed globally together from the
  * tarballs with a PATH that has no compiler, and the installed umvu must run a command in a view.
  *
  * The prebuild is made from a copy of native/ in a temp dir, by the package's own `prebuildify`
@@ -17,11 +17,12 @@ import { fileURLToPath } from 'node:url';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const PLATFORM = `${process.platform}-${process.arch}`;
-const PACKAGES = ['@vuos/native', '@vuos/core', '@vuos/cli'] as const;
+const PACKAGES = ['@vuos/native', '@vuos/core', '@vuos/vufs', '@vuos/cli'] as const;
 type PackageName = (typeof PACKAGES)[number];
 const WORKSPACE: Record<PackageName, string> = {
   '@vuos/native': 'native',
   '@vuos/core': 'packages/core',
+  '@vuos/vufs': 'packages/vufs',
   '@vuos/cli': 'packages/cli',
 };
 /** What the compiler-free PATH holds: node, npm, a shell and what bin/umvu calls (readlink, dirname). */
@@ -137,7 +138,7 @@ describe('packaging: the published tarballs give a working umvu without a compil
     assert.equal(typeof mod.spawnView, 'function', 'the prebuild loads and exports spawnView');
   });
 
-  it('packs the three packages, each with what it needs and nothing it should not ship', () => {
+  it('packs the packages, each with what it needs and nothing it should not ship', () => {
     const ws = PACKAGES.flatMap((p) => ['--workspace', WORKSPACE[p]]);
     ok(
       run('npm', ['pack', ...ws, '--pack-destination', packs(), '--loglevel=warn'], {
@@ -216,7 +217,7 @@ describe('packaging: the published tarballs give a working umvu without a compil
     { title: 'with install scripts as npm runs them', args: [] as string[], prefix: 'scratch' },
     { title: 'with install scripts skipped (--ignore-scripts)', args: ['--ignore-scripts'], prefix: 'scratch-noscripts' },
   ]) {
-    describe(`npm install -g of the three tarballs, no compiler on PATH, ${variant.title}`, () => {
+    describe(`npm install -g of the tarballs, no compiler on PATH, ${variant.title}`, () => {
       const scratch = () => path.join(tmp, variant.prefix);
       const env = () => cleanEnv({ PATH: `${barePath()}:${path.join(scratch(), 'bin')}` });
       let installed = false;
@@ -272,6 +273,12 @@ describe('packaging: the published tarballs give a working umvu without a compil
         const outside = run(lsmod, [], { cwd: path.join(tmp, 'cwd'), env: env() });
         assert.notEqual(outside.status, 0);
         assert.match(outside.stderr, /only inside a vuos/i);
+      });
+
+      it('loads a bundled module by its short name: vu_insmod vufs', () => {
+        assert.ok(installed, 'the install step failed');
+        const r = run(path.join(scratch(), 'bin', 'umvu'), ['sh', '-c', 'vu_insmod vufs && vu_lsmod'], { cwd: path.join(tmp, 'cwd'), env: env(), timeout: 30_000 });
+        assert.equal(r.stdout, 'vufs: vu filesystem patchworking\n', r.stderr);
       });
     });
   }

@@ -62,3 +62,24 @@ describe('path calls under a mount (bind fixture)', () => {
     assert.equal(r.stdout, `bash: line 1: cd: ${work}/mnt: Operation not supported\nrefused\n${work}\n`);
   });
 });
+
+describe('vufs', () => {
+  it('replicates a tree (vumount -t vufs / TARGET) and leaves except= paths to what was there', () => {
+    const work = tmpdir();
+    fs.mkdirSync(path.join(work, 'src/spool'), { recursive: true });
+    fs.mkdirSync(path.join(work, 'src/a'));
+    fs.writeFileSync(path.join(work, 'src/a/x'), 'from source\n');
+    fs.writeFileSync(path.join(work, 'src/spool/s'), 'source spool\n');
+    fs.mkdirSync(path.join(work, 'var/spool'), { recursive: true });
+    fs.writeFileSync(path.join(work, 'var/spool/r'), 'real spool\n');
+    const r = umvuBash(
+      `set -e; vu_insmod vufs; vu_lsmod; vumount -t vufs / ${work}/root; ls ${work}/root${work}/src; vuumount ${work}/root; ` +
+        `vumount -t vufs -o bind,except=/spool ${work}/src ${work}/var; ls ${work}/var ${work}/var/spool; cat ${work}/var/a/x ${work}/var/spool/r; ` +
+        `vu_rmmod vufs 2>&1 || true; vuumount ${work}/var; vu_rmmod vufs; ls ${work}/var`,
+    );
+    assert.equal(
+      r.stdout,
+      `vufs: vu filesystem patchworking\na\nspool\n${work}/var:\na\nspool\n\n${work}/var/spool:\nr\nfrom source\nreal spool\nvufs: Device or resource busy\nspool\n`,
+    );
+  });
+});
