@@ -56,11 +56,23 @@ describe('path calls under a mount (bind fixture)', () => {
     assert.equal(r.stdout, `native\noutside\nview\n${work}/mnt\nls: cannot access '${work}/mnt': No such file or directory\n`);
   });
 
-  it('refuses what it does not serve yet under a mount (cd) instead of reaching the host', () => {
-    fs.mkdirSync(path.join(work, 'mnt'));
-    const r = umvuBash(`set -e; vu_insmod ${VUBIND}; vumount -t vubind ${work}/view/dir ${work}/mnt; cd ${work}/mnt 2>&1 || echo refused; pwd`, [], { cwd: work });
-    assert.equal(r.stdout, `bash: line 1: cd: ${work}/mnt: Operation not supported\nrefused\n${work}\n`);
+  it('cd into a mount: pwd, relative paths, child processes and cd .. behave as on the host directory', () => {
+    const cdScript = (parent: string, name: string) =>
+      `cd ${parent}/${name} && pwd && /bin/pwd && ls && cd sub && cat ../file && echo made > made && cat made && ` +
+      `python3 -c "import os; print(os.getcwd(), sorted(os.listdir('.')))" && sh -c 'pwd; ls' && cd ../.. && pwd && ls -d ${name}`;
+    const native = run('bash', ['-c', cdScript(path.join(work, 'native'), 'dir')]);
+    const view = umvuBash(`set -e; vu_insmod ${VUBIND}; vumount -t vubind ${work}/view/dir ${work}/native/mnt; ${cdScript(path.join(work, 'native'), 'mnt')}`);
+    assert.equal(native.status, 0, native.stderr);
+    assert.equal(view.stdout, native.stdout.replaceAll(`${work}/native/dir`, `${work}/native/mnt`).replace(/^dir$/m, 'mnt'));
+    assert.equal(view.stderr, '');
+    assert.equal(fs.readFileSync(path.join(work, 'view/dir/sub/made'), 'utf8'), 'made\n');
   });
+
+  it('refuses to run a relative program from a virtual cwd rather than the wrong one', () => {
+    const r = umvuBash(`set -e; vu_insmod ${VUBIND}; vumount -t vubind ${work}/view/dir ${work}/mnt; cd ${work}/mnt; ./file 2>&1 || echo refused`);
+    assert.match(r.stdout, /Operation not supported\nrefused\n$/);
+  });
+
 });
 
 describe('vufs', () => {

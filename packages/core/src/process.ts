@@ -24,6 +24,11 @@ const SIGCHLD = 17;
 export class VuProcess {
   /** debug tags enabled for this process only (inherited by its children) */
   localTags = '';
+  /**
+   * The cwd in the view, once the process has entered a mount: its kernel cwd is then stale
+   * (nobody can change another process' cwd), so its relative paths are resolved from here.
+   */
+  vcwd: string | undefined;
   readonly moduleData = new Map<Service, unknown>();
   constructor(
     readonly tid: number,
@@ -31,7 +36,7 @@ export class VuProcess {
   ) {}
 
   get tracked(): boolean {
-    return this.localTags !== '' || this.moduleData.size > 0;
+    return this.localTags !== '' || this.moduleData.size > 0 || this.vcwd !== undefined;
   }
 }
 
@@ -97,6 +102,7 @@ export class ProcessTable {
     const flags = isThread ? CLONE_THREAD | CLONE_VM | CLONE_FS | CLONE_FILES : SIGCHLD;
     const child = new VuProcess(tid, st.tgid);
     child.localTags = parent.localTags;
+    child.vcwd = parent.vcwd;
     for (const [service, d] of parent.moduleData) {
       const inherited = this.hooks.clone(service, d, flags);
       if (inherited !== undefined) child.moduleData.set(service, inherited);

@@ -5,7 +5,7 @@
  * through vufs is a host fd: reading and writing it never leave the kernel.
  *
  * Only `bind` (the default) is implemented; merge, cow and mincow come with the rest of the
- * path engine (virtual cwd, exec) and answer ENOTSUP until then.
+ * path engine (exec of files under a mount) and answer ENOTSUP until then.
  */
 import path from 'node:path';
 import fs from 'node:fs';

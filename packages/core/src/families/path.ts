@@ -5,8 +5,9 @@
  * system call with the host paths the mounts redirect to, copies output buffers back and
  * injects resulting fds (ADDFD), since a target's arguments cannot be changed.
  *
- * Served here: the calls in PATH_CALLS. Others that touch a mount fail with ENOTSUP until the
- * path engine covers them (chdir into a mount among them: the view has no virtual cwd yet).
+ * Served here: the calls in PATH_CALLS, and chdir/getcwd: a process that enters a mount gets a
+ * virtual cwd (VuProcess.vcwd). Others that touch a mount fail with ENOTSUP until the path
+ * engine covers them.
  */
 import fs from 'node:fs';
 import { native } from '../native.js';
@@ -97,6 +98,7 @@ const PATH_CALLS: Record<string, Spec> = {
 interface ViewPath {
   /** the canonical path in the view */
   path: string;
+  isDir: boolean;
   /** the mount serving it, if any */
   entry?: Entry;
   /** any component was served by a mount */
@@ -135,9 +137,10 @@ function resolveArg(hv: Hypervisor, call: SyscallCall, p: PathArg): ViewPath | {
     },
   };
   const dirfd = p.dirfd === undefined ? AT_FDCWD : call.int(p.dirfd);
+  const vcwd = dirfd === AT_FDCWD ? call.process?.vcwd : undefined;
   let base: string;
   try {
-    base = fs.readlinkSync(dirfd === AT_FDCWD ? `/proc/${call.tid}/cwd` : `/proc/${call.tid}/fd/${dirfd}`);
+    base = vcwd ?? fs.readlinkSync(dirfd === AT_FDCWD ? `/proc/${call.tid}/cwd` : `/proc/${call.tid}/fd/${dirfd}`);
   } catch {
     return { error: new SyscallError('EBADF'), virtual };
   }
@@ -152,12 +155,43 @@ function resolveArg(hv: Hypervisor, call: SyscallCall, p: PathArg): ViewPath | {
   const emptyOk = p.emptyFlags !== undefined && (call.int(p.emptyFlags) & AT_EMPTY_PATH) !== 0;
   try {
     const text = call.args[p.arg] === 0n ? '' : call.readString(p.arg);
+    // relative to a virtual cwd, the kernel would start from a stale directory
+    if (vcwd !== undefined && !text.startsWith('/')) virtual = true;
     const r = resolvePath(text, { base, follow, emptyPathAllowed: emptyOk }, oracle);
     const o = owner(hv, r.path);
-    return { path: r.path, entry: o?.entry, virtual: virtual || o !== undefined };
+    return { path: r.path, entry: o?.entry, virtual: virtual || o !== undefined, isDir: r.info !== null && (r.info.mode & 0o170000) === 0o040000 };
   } catch (error) {
     return { error, virtual };
   }
+}
+
+/**
+ * chdir: into a mount, or anywhere from a virtual cwd, the process keeps a virtual cwd (the
+ * kernel's cannot be changed from outside); an absolute real path from a real cwd is the
+ * kernel's business.
+ */
+function chdir(hv: Hypervisor, call: SyscallCall): Answer {
+  const r = resolveArg(hv, call, f(0, true));
+  if (!r.virtual) {
+    if (call.process?.vcwd === undefined) return Answer.continue();
+  }
+  if ('error' in r) throw r.error;
+  if (!fs.existsSync(hostPath(hv, r.path))) throw new SyscallError('ENOENT');
+  if (!r.isDir) throw new SyscallError('ENOTDIR');
+  const p = hv.procs.ensure(call.tid);
+  p.vcwd = r.path;
+  hv.procs.update(p);
+  return Answer.value(0);
+}
+
+/** getcwd from a virtual cwd: the view's path, as the kernel would write it. */
+function getcwd(call: SyscallCall): Answer {
+  const vcwd = call.process?.vcwd;
+  if (vcwd === undefined) return Answer.continue();
+  const bytes = Buffer.from(vcwd + '\0');
+  if (call.long(1) < bytes.length) throw new SyscallError('ERANGE');
+  call.writeMem(call.args[0], bytes);
+  return Answer.value(bytes.length);
 }
 
 function umaskOf(tid: number): number {
@@ -166,6 +200,14 @@ function umaskOf(tid: number): number {
 }
 
 export function pathSyscall(hv: Hypervisor, call: SyscallCall): Answer {
+  if (call.name === 'chdir') return chdir(hv, call);
+  if (call.name === 'getcwd') return getcwd(call);
+  if (call.name === 'fchdir' && call.process?.vcwd !== undefined) {
+    // the kernel's cwd becomes the fd's directory again (a host path, for an fd of a mount)
+    call.process.vcwd = undefined;
+    hv.procs.update(call.process);
+    return Answer.continue();
+  }
   const spec = PATH_CALLS[call.name];
   if (!spec) {
     // not served yet: the kernel may do it as long as it touches no mount

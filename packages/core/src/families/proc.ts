@@ -7,6 +7,8 @@ import type { Hypervisor } from '../hypervisor.js';
 
 export function procSyscall(hv: Hypervisor, call: SyscallCall): Answer {
   const p = call.process;
+  // from a virtual cwd the kernel would look a relative program up in a stale directory
+  if (p?.vcwd !== undefined && call.name === 'execve' && !call.readString(0).startsWith('/')) return Answer.error('ENOTSUP');
   if (p?.tracked) {
     hv.procs.exec(p);
     hv.procs.update(p);
