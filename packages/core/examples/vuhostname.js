@@ -47,7 +47,7 @@ export default defineModule({
   },
   mount(req) {
     if (!req.source || req.source.length > HOST_NAME_MAX) throw new SyscallError('EINVAL');
-    api.addMount({ source: req.source, target: req.target, fstype: req.fstype, options: req.data, flags: req.flags });
+    api.addMount(req.info);
     viewHostname = req.source;
   },
   umount() {

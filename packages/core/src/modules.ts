@@ -26,6 +26,8 @@ export interface MountRequest {
   /** the data string: option words that are not mount flags */
   data: string;
   call: SyscallCall;
+  /** the same as the MountInfo that api.addMount() records */
+  info: MountInfo;
 }
 
 export interface ModuleDefinition {

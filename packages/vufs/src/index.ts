@@ -36,7 +36,7 @@ function mount(req: MountRequest): void {
   if (!fs.existsSync(source)) throw new SyscallError('ENOENT');
   const excepted = (tail: string) => opts.except.some((e) => tail === e || tail.startsWith(e + '/'));
   api.addEntry('path', req.target, {
-    mount: { source, target: req.target, fstype: req.fstype, options: req.data, flags: req.flags },
+    mount: { ...req.info, source },
     files: { redirect: (mpath: string) => path.join(source, mpath) },
     confirm: (tail) => !excepted(String(tail)),
     permanent: /(^|,)permanent(,|$)/.test(req.data),

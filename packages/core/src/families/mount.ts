@@ -21,14 +21,11 @@ export async function mountSyscall(hv: Hypervisor, call: SyscallCall): Promise<A
     const moduleEntry = hv.registry.lookupFsType(fstype);
     if (!moduleEntry) return Answer.continue();
     const service = moduleEntry.service;
-    const req = {
-      source: call.args[0] === 0n ? '' : call.readString(0),
-      target: callerPath(call, call.readString(1)),
-      fstype,
-      flags: call.long(3),
-      data: call.args[4] === 0n ? '' : call.readString(4, 65536),
-      call,
-    };
+    const source = call.args[0] === 0n ? '' : call.readString(0);
+    const target = callerPath(call, call.readString(1));
+    const flags = call.long(3);
+    const data = call.args[4] === 0n ? '' : call.readString(4, 65536);
+    const req = { source, target, fstype, flags, data, call, info: { source, target, fstype, options: data, flags } };
     await hv.inModule(service, () => service.definition.mount!(req));
     return Answer.value(0);
   }
