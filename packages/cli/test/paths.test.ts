@@ -75,6 +75,25 @@ describe('path calls under a mount (bind fixture)', () => {
 
 });
 
+describe('the mount table of a view', () => {
+  it('lists the virtual mounts after the real ones in /proc/mounts and mountinfo: mount and findmnt see them', () => {
+    const work = tmpdir();
+    fs.mkdirSync(path.join(work, 'src'));
+    const target = path.join(work, 'a mount');
+    const r = umvuBash(
+      `set -e; vu_insmod vufs; vumount -t vufs ${work}/src "${target}"; tail -1 /proc/mounts; tail -1 /proc/self/mountinfo | cut -d' ' -f3-; ` +
+        `mount | tail -1; findmnt -n -o TARGET,SOURCE,FSTYPE "${target}"; vuumount "${target}"; grep -c vufs /proc/mounts || true`,
+    );
+    const esc = target.replaceAll(' ', '\\040');
+    const realLines = fs.readFileSync('/proc/self/mounts', 'utf8').split('\n').filter(Boolean).length;
+    assert.ok(realLines > 0);
+    assert.equal(
+      r.stdout,
+      `${work}/src ${esc} vufs rw 0 0\n0:0 / ${esc} rw - vufs ${work}/src rw\n${work}/src on ${target} type vufs (rw)\n${target} ${work}/src vufs\n0\n`,
+    );
+  });
+});
+
 describe('vufs', () => {
   it('replicates a tree (vumount -t vufs / TARGET) and leaves except= paths to what was there', () => {
     const work = tmpdir();

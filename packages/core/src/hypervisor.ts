@@ -129,7 +129,8 @@ export class Hypervisor {
     const actions = new Uint8Array(1024);
     for (const e of this.registry.all('sc')) actions[Number(e.key)] = ACT_JS;
     if (this.modules.list().some((s) => s.definition.mount)) actions[syscallNumber('mount')] = ACT_JS;
-    if (this.registry.all('path').some((e) => e.options.mount)) actions[syscallNumber('umount2')] = ACT_JS;
+    if (this.registry.all('path').some((e) => e.options.mount))
+      for (const name of ['umount2', 'open', 'openat']) actions[syscallNumber(name)] = ACT_JS; // (open: /proc/mounts)
     // files mounted: every path call is resolved over the view
     if (this.registry.all('path').some((e) => e.options.files))
       for (const s of SYSCALLS) if (s.family === 'path') actions[s.nr] = ACT_JS;

@@ -194,6 +194,46 @@ function getcwd(call: SyscallCall): Answer {
   return Answer.value(bytes.length);
 }
 
+/**
+ * /proc/mounts, /proc/self/mounts, /proc/PID/mountinfo...: the kernel's table of the caller
+ * followed by the view's mounts (what mount, df and findmnt read). Undefined for other paths.
+ */
+function mountTableOf(hv: Hypervisor, call: SyscallCall, arg: number): string | undefined {
+  if (call.args[arg] === 0n) return undefined;
+  const m = /^\/proc\/(?:(?:self|thread-self|\d+)(?:\/task\/\d+)?\/)?(mounts|mountinfo)$/.exec(call.readString(arg));
+  if (!m || (m[1] === 'mountinfo' && !m[0].includes('/', 6))) return undefined;
+  const mounts = hv.registry.all('path').flatMap((e) => (e.options.mount ? [e.options.mount] : []));
+  const real = fs.readFileSync(`/proc/${call.tid}/${m[1]}`, 'utf8');
+  const esc = (s: string) => s.replace(/[ \t\n\\]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`);
+  if (m[1] === 'mounts')
+    return real + mounts.map((i) => `${esc(i.source || 'none')} ${esc(i.target)} ${i.fstype} ${i.options || 'rw'} 0 0\n`).join('');
+  // mountinfo: "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS - FSTYPE SOURCE SUPEROPTIONS"
+  const lines = real.split('\n').filter(Boolean).map((l) => l.split(' '));
+  const parentOf = (target: string) =>
+    lines.filter((l) => target === l[4] || target.startsWith(l[4] === '/' ? '/' : `${l[4]}/`)).at(-1)?.[0] ?? '1';
+  return (
+    real +
+    mounts.map((i, k) => `${900000 + k} ${parentOf(i.target)} 0:0 / ${esc(i.target)} rw - ${i.fstype} ${esc(i.source || 'none')} ${i.options || 'rw'}\n`).join('')
+  );
+}
+
+/** Answers an open with a fresh read-only file holding `content` (a memfd, injected). */
+function openGenerated(call: SyscallCall, content: string, flagsArg: number): Answer {
+  const MFD_CLOEXEC = 1;
+  const SYS_memfd_create = 319;
+  const SYS_lseek = 8;
+  const fd = native.syscall(SYS_memfd_create, 'umvu-mounts', MFD_CLOEXEC);
+  if (fd < 0) return Answer.error(-fd);
+  try {
+    fs.writeSync(fd, content);
+    native.syscall(SYS_lseek, fd, 0, 0);
+    const r = native.addFd(call.id, fd, -1, { send: true, cloexec: (call.int(flagsArg) & O_CLOEXEC) !== 0 });
+    return r < 0 ? Answer.error(-r) : Answer.answered();
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 function umaskOf(tid: number): number {
   const m = /^Umask:\s*([0-7]+)/m.exec(fs.readFileSync(`/proc/${tid}/status`, 'latin1'));
   return m ? parseInt(m[1], 8) : 0o022;
@@ -207,6 +247,10 @@ export function pathSyscall(hv: Hypervisor, call: SyscallCall): Answer {
     call.process.vcwd = undefined;
     hv.procs.update(call.process);
     return Answer.continue();
+  }
+  if (call.name === 'open' || call.name === 'openat') {
+    const table = mountTableOf(hv, call, call.name === 'open' ? 0 : 1);
+    if (table !== undefined) return openGenerated(call, table, call.name === 'open' ? 1 : 2);
   }
   const spec = PATH_CALLS[call.name];
   if (!spec) {
