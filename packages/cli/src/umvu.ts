@@ -216,7 +216,7 @@ async function main(): Promise<void> {
     noFastPath: o.noFastPath,
     noNesting: o.nonesting,
     nofile: Number(env.UMVU_NOFILE) || undefined,
-    keepFds: inheritedFds(env.UMVU_FDS),
+    keepFds: inheritedFds(listed),
     closeFds: listed ? [0, 1, 2].filter((fd) => !listed.includes(fd)) : [],
     sigIgnored: env.UMVU_SIGIGN ? BigInt(`0x${env.UMVU_SIGIGN}`) : 0n,
     sigBlocked: env.UMVU_SIGBLK ? BigInt(`0x${env.UMVU_SIGBLK}`) : 0n,

@@ -141,13 +141,14 @@ export class ProcessTable {
   }
 }
 
-export function readStatus(tid: number): { tgid: number; ppid: number } | undefined {
+/** What the hypervisor reads from /proc/TID/status (undefined once tid is gone). */
+export function readStatus(tid: number): { tgid: number; ppid: number; umask: number } | undefined {
   let text: string;
   try {
     text = fs.readFileSync(`/proc/${tid}/status`, 'latin1');
   } catch {
     return undefined;
   }
-  const field = (name: string) => Number(new RegExp(`^${name}:\\s*(\\d+)`, 'm').exec(text)?.[1] ?? -1);
-  return { tgid: field('Tgid'), ppid: field('PPid') };
+  const field = (name: string) => new RegExp(`^${name}:\\s*(\\d+)`, 'm').exec(text)?.[1];
+  return { tgid: Number(field('Tgid') ?? -1), ppid: Number(field('PPid') ?? -1), umask: parseInt(field('Umask') ?? '022', 8) };
 }

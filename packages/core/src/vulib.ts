@@ -154,7 +154,7 @@ export function execvp(file: string, argv: string[], env: NodeJS.ProcessEnv = pr
  * `listed` (the umvu wrapper script lists what it saw open), or else every open fd, minus what
  * node opened for itself (event loop objects, self-pipes).
  */
-export function inheritedFds(listed?: string): number[] {
+export function inheritedFds(listed?: number[]): number[] {
   const links = new Map<number, string>();
   for (const name of fs.readdirSync('/proc/self/fd')) {
     try {
@@ -164,7 +164,7 @@ export function inheritedFds(listed?: string): number[] {
     }
   }
   const count = (link: string) => [...links.values()].filter((l) => l === link).length;
-  const candidates = listed === undefined ? [...links.keys()] : listed.trim().split(/\s+/).map(Number);
+  const candidates = listed ?? [...links.keys()];
   return [...new Set(candidates)].filter((fd) => {
     const link = links.get(fd);
     if (link === undefined) return false;

@@ -12,10 +12,11 @@
 import fs from 'node:fs';
 import { native } from '../native.js';
 import { Answer, SyscallError, type SyscallCall } from '../syscall.js';
-import { resolvePath, type PathOracle } from '../path/resolve.js';
+import { isDir, resolvePath, type PathOracle } from '../path/resolve.js';
 import type { Entry } from '../registry.js';
 import type { Hypervisor } from '../hypervisor.js';
 import { pathArg } from '../describe.js';
+import { readStatus } from '../process.js';
 
 const AT_FDCWD = -100;
 const AT_SYMLINK_NOFOLLOW = 0x100;
@@ -98,6 +99,9 @@ const PATH_CALLS: Record<string, Spec> = {
 interface ViewPath {
   /** the canonical path in the view */
   path: string;
+  /** where it lives on the host (path itself, outside every mount) */
+  host: string;
+  exists: boolean;
   isDir: boolean;
   /** the mount serving it, if any */
   entry?: Entry;
@@ -113,8 +117,8 @@ function owner(hv: Hypervisor, abs: string): { entry: Entry; mpath: string } | u
   return { entry, mpath: tail === '' ? '/' : tail };
 }
 
-function hostPath(hv: Hypervisor, abs: string): string {
-  const o = owner(hv, abs);
+/** Where abs lives on the host; pass its owner when it is already known. */
+function hostPath(hv: Hypervisor, abs: string, o = owner(hv, abs)): string {
   return o ? (o.entry.options as { files: PathService }).files.redirect(o.mpath) : abs;
 }
 
@@ -123,9 +127,10 @@ function resolveArg(hv: Hypervisor, call: SyscallCall, p: PathArg): ViewPath | {
   let virtual = false;
   const oracle: PathOracle = {
     lstat(abs) {
-      if (owner(hv, abs)) virtual = true;
+      const o = owner(hv, abs);
+      if (o) virtual = true;
       try {
-        return { mode: fs.lstatSync(hostPath(hv, abs)).mode };
+        return { mode: fs.lstatSync(hostPath(hv, abs, o)).mode };
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
         if (code === 'ENOENT') return null;
@@ -159,7 +164,7 @@ function resolveArg(hv: Hypervisor, call: SyscallCall, p: PathArg): ViewPath | {
     if (vcwd !== undefined && !text.startsWith('/')) virtual = true;
     const r = resolvePath(text, { base, follow, emptyPathAllowed: emptyOk }, oracle);
     const o = owner(hv, r.path);
-    return { path: r.path, entry: o?.entry, virtual: virtual || o !== undefined, isDir: r.info !== null && (r.info.mode & 0o170000) === 0o040000 };
+    return { path: r.path, host: hostPath(hv, r.path, o), exists: r.exists, isDir: isDir(r.info), entry: o?.entry, virtual: virtual || o !== undefined };
   } catch (error) {
     return { error, virtual };
   }
@@ -172,11 +177,9 @@ function resolveArg(hv: Hypervisor, call: SyscallCall, p: PathArg): ViewPath | {
  */
 function chdir(hv: Hypervisor, call: SyscallCall): Answer {
   const r = resolveArg(hv, call, f(0, true));
-  if (!r.virtual) {
-    if (call.process?.vcwd === undefined) return Answer.continue();
-  }
+  if (!r.virtual && call.process?.vcwd === undefined) return Answer.continue();
   if ('error' in r) throw r.error;
-  if (!fs.existsSync(hostPath(hv, r.path))) throw new SyscallError('ENOENT');
+  if (!r.exists) throw new SyscallError('ENOENT');
   if (!r.isDir) throw new SyscallError('ENOTDIR');
   const p = hv.procs.ensure(call.tid);
   p.vcwd = r.path;
@@ -234,11 +237,6 @@ function openGenerated(call: SyscallCall, content: string, flagsArg: number): An
   }
 }
 
-function umaskOf(tid: number): number {
-  const m = /^Umask:\s*([0-7]+)/m.exec(fs.readFileSync(`/proc/${tid}/status`, 'latin1'));
-  return m ? parseInt(m[1], 8) : 0o022;
-}
-
 export function pathSyscall(hv: Hypervisor, call: SyscallCall): Answer {
   if (call.name === 'chdir') return chdir(hv, call);
   if (call.name === 'getcwd') return getcwd(call);
@@ -276,7 +274,7 @@ export function pathSyscall(hv: Hypervisor, call: SyscallCall): Answer {
 function performOnBehalf(hv: Hypervisor, call: SyscallCall, spec: Spec, resolved: ViewPath[]): Answer {
   const args: Array<bigint | number | string | Buffer | null> = [...call.args];
   spec.paths.forEach((p, i) => {
-    args[p.arg] = hostPath(hv, resolved[i].path);
+    args[p.arg] = resolved[i].host;
     if (p.dirfd !== undefined) args[p.dirfd] = AT_FDCWD;
   });
   for (const s of spec.strings ?? []) args[s] = call.readString(s);
@@ -289,7 +287,7 @@ function performOnBehalf(hv: Hypervisor, call: SyscallCall, spec: Spec, resolved
   });
   if (spec.mode) {
     const w = spec.mode.when;
-    if (!w || call.int(w.flags) & w.bit) args[spec.mode.arg] = call.int(spec.mode.arg) & ~umaskOf(call.tid) & 0o7777;
+    if (!w || call.int(w.flags) & w.bit) args[spec.mode.arg] = call.int(spec.mode.arg) & ~(readStatus(call.tid)?.umask ?? 0o022) & 0o7777;
   }
   // a path outside every mount (the other end of a link, say) keeps its resolved real path
   const oldUmask = process.umask(0); // the caller's umask was applied to the mode above

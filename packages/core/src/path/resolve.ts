@@ -53,7 +53,7 @@ export interface Resolved {
   trailingSlash: boolean;
 }
 
-const isDir = (i: FileInfo | null) => i !== null && (i.mode & S_IFMT) === S_IFDIR;
+export const isDir = (i: FileInfo | null) => i !== null && (i.mode & S_IFMT) === S_IFDIR;
 const isLink = (i: FileInfo | null) => i !== null && (i.mode & S_IFMT) === S_IFLNK;
 
 export function resolvePath(p: string, opts: ResolveOptions, oracle: PathOracle): Resolved {
