@@ -47,3 +47,9 @@ export function syscall(nr: number, ...args: Array<number | bigint | Buffer | st
 export function strerror(errno: number): string;
 /** Replaces the calling process; returns the errno only when execve failed. */
 export function execve(path: string, argv: string[], envp: string[], keepFds?: number[]): number;
+/**
+ * The execve assist (ptrace.cc): answers the pending execve `id` of `tid` and makes the thread
+ * issue execve(path, argv, envp) instead. argv: a new argv (strings, or bigint pointers kept
+ * from the caller's memory), or the caller's argv pointer. Resolves 0 or -errno.
+ */
+export function execAssist(id: bigint, tid: number, path: string, argv: Array<string | bigint> | bigint, envp: bigint): Promise<number>;

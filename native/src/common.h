@@ -37,6 +37,10 @@ struct ControlRecord {
 void InitSpawn(Napi::Env env, Napi::Object exports);
 void InitListener(Napi::Env env, Napi::Object exports);
 void InitMemory(Napi::Env env, Napi::Object exports);
+void InitPtrace(Napi::Env env, Napi::Object exports);
+
+// The seccomp listener fd of the view (-1 before it starts).
+int ListenerFd();
 
 // Helpers shared by the files of the addon.
 uint64_t ToU64(const Napi::Value &v);

@@ -238,6 +238,8 @@ Napi::Value WatchExit(const Napi::CallbackInfo &info) {
 
 }  // namespace
 
+int ListenerFd() { return gListener; }
+
 void InitListener(Napi::Env env, Napi::Object exports) {
   exports.Set("startListener", Napi::Function::New(env, StartListener));
   exports.Set("take", Napi::Function::New(env, Take));

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { FIXTURES, bash, compare, removeDir, runUmvu, scratchDir, unprivilegedUser, type TestUser } from '../helpers/compare.js';
+import { BASE_PATH, FIXTURES, REPO, bash, compare, removeDir, runUmvu, scratchDir, unprivilegedUser, type TestUser } from '../helpers/compare.js';
 import { corpus, dirFor, makeCProject, makeTree } from '../helpers/corpus.js';
 
 const { contains, nonEmpty } = corpus.check;
@@ -73,5 +73,17 @@ print(subprocess.check_output(["sh", "-c", "seq 1 1000 | wc -l"]).decode().strip
   it('make -j2 build of the C project', async () => {
     const t = dirFor(work, 'make', user);
     await compare(corpus.makeBuild(cproject, t.dir), { user, setup: t.setup, check: contains('prog exited 7', 'part7(12345)') });
+  });
+  it('a vufs bind of its own directory: build there with gcc and run the program from the mount', async () => {
+    const t = dirFor(work, 'vufs', user);
+    const src = path.join(t.dir, 'src');
+    const mnt = path.join(t.dir, 'mnt');
+    const script = `set -e; mkdir ${src}; vu_insmod vufs; vumount -t vufs ${src} ${mnt}; cd ${mnt}
+printf '#include <stdio.h>\\nint main(int c, char **v) { printf("hello %%s\\\\n", v[1]); return 0; }\\n' > hello.c
+gcc -o hello hello.c; ./hello mount; ${mnt}/hello absolute; printf '#!/bin/sh\\necho "script $0"\\n' > s; chmod +x s; ./s
+cd /; vuumount ${mnt}; ls ${src}`;
+    t.setup();
+    const r = await runUmvu(bash(script), { user, env: { PATH: `${path.join(REPO, 'packages/cli/bin')}:${BASE_PATH}` } });
+    assert.equal(r.stdout, 'hello mount\nhello absolute\nscript ./s\nhello\nhello.c\ns\n', JSON.stringify(r));
   });
 });

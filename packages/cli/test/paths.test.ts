@@ -67,12 +67,6 @@ describe('path calls under a mount (bind fixture)', () => {
     assert.equal(view.stderr, '');
     assert.equal(fs.readFileSync(path.join(work, 'view/dir/sub/made'), 'utf8'), 'made\n');
   });
-
-  it('refuses to run a relative program from a virtual cwd rather than the wrong one', () => {
-    const r = umvuBash(`set -e; vu_insmod ${VUBIND}; vumount -t vubind ${work}/view/dir ${work}/mnt; cd ${work}/mnt; ./file 2>&1 || echo refused`);
-    assert.match(r.stdout, /Operation not supported\nrefused\n$/);
-  });
-
 });
 
 describe('the mount table of a view', () => {

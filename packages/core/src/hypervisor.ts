@@ -13,7 +13,7 @@ import { ProcessTable } from './process.js';
 import { Answer, NOTIF_SIZE, SyscallCall } from './syscall.js';
 import { SYSCALLS, syscallInfo, syscallNumber } from './syscalls/x86_64.js';
 import { virtualSyscall } from './families/virtual.js';
-import { procSyscall } from './families/proc.js';
+import { execSyscall } from './families/exec.js';
 import { mountSyscall } from './families/mount.js';
 import { pathSyscall } from './families/path.js';
 import { describeCall } from './describe.js';
@@ -124,6 +124,11 @@ export class Hypervisor {
     }
   }
 
+  /** Some mount serves files (then path calls are resolved over the view). */
+  get filesMounted(): boolean {
+    return this.registry.all('path').some((e) => e.options.files);
+  }
+
   /** Pushes the decisions the native fast path can take alone. */
   private updateFastPath(): void {
     const actions = new Uint8Array(1024);
@@ -131,9 +136,8 @@ export class Hypervisor {
     if (this.modules.list().some((s) => s.definition.mount)) actions[syscallNumber('mount')] = ACT_JS;
     if (this.registry.all('path').some((e) => e.options.mount))
       for (const name of ['umount2', 'open', 'openat']) actions[syscallNumber(name)] = ACT_JS; // (open: /proc/mounts)
-    // files mounted: every path call is resolved over the view
-    if (this.registry.all('path').some((e) => e.options.files))
-      for (const s of SYSCALLS) if (s.family === 'path') actions[s.nr] = ACT_JS;
+    // files mounted: every path call (and exec) is resolved over the view
+    if (this.filesMounted) for (const s of SYSCALLS) if (s.family === 'path' || s.family === 'exec') actions[s.nr] = ACT_JS;
     native.setActions(actions);
     native.setTraceAll(this.noFastPath || this.logger.isGlobal('s'));
   }
@@ -244,8 +248,8 @@ export class Hypervisor {
       }
     }
     switch (syscallInfo(call.nr)?.family) {
-      case 'proc':
-        return procSyscall(this, call);
+      case 'exec':
+        return execSyscall(this, call);
       case 'mount':
         return mountSyscall(this, call);
       case 'path':

@@ -31,8 +31,8 @@ export interface PathService {
   redirect(mpath: string): string;
 }
 
-type Follow = boolean | { flags: number; nofollow?: number; follow?: number };
-interface PathArg {
+export type Follow = boolean | { flags: number; nofollow?: number; follow?: number };
+export interface PathArg {
   arg: number;
   dirfd?: number;
   follow: Follow;
@@ -96,7 +96,7 @@ const PATH_CALLS: Record<string, Spec> = {
   symlinkat: { paths: [f(2, false, 1)], strings: [0] },
 };
 
-interface ViewPath {
+export interface ViewPath {
   /** the canonical path in the view */
   path: string;
   /** where it lives on the host (path itself, outside every mount) */
@@ -123,7 +123,34 @@ function hostPath(hv: Hypervisor, abs: string, o = owner(hv, abs)): string {
 }
 
 /** Resolves one path argument; an error is returned (not thrown) with whether a mount was involved. */
-function resolveArg(hv: Hypervisor, call: SyscallCall, p: PathArg): ViewPath | { error: unknown; virtual: boolean } {
+export function resolveArg(hv: Hypervisor, call: SyscallCall, p: PathArg): ViewPath | ResolveFailure {
+  const flags = typeof p.follow === 'object' ? call.int(p.follow.flags) : 0;
+  const follow =
+    typeof p.follow === 'boolean'
+      ? p.follow
+      : p.follow.nofollow !== undefined
+        ? !(flags & p.follow.nofollow)
+        : !!(flags & (p.follow.follow ?? 0));
+  const emptyPathAllowed = p.emptyFlags !== undefined && (call.int(p.emptyFlags) & AT_EMPTY_PATH) !== 0;
+  const dirfd = p.dirfd === undefined ? AT_FDCWD : call.int(p.dirfd);
+  let text: string;
+  try {
+    text = call.args[p.arg] === 0n ? '' : call.readString(p.arg);
+  } catch (error) {
+    return { error, virtual: false };
+  }
+  return resolveText(hv, call, text, { dirfd, follow, emptyPathAllowed });
+}
+
+type ResolveFailure = { error: unknown; virtual: boolean };
+
+/** Resolves a path string as the caller would (from its cwd or dirfd), over the view. */
+export function resolveText(
+  hv: Hypervisor,
+  call: SyscallCall,
+  text: string,
+  opts: { dirfd: number; follow: boolean; emptyPathAllowed?: boolean },
+): ViewPath | ResolveFailure {
   let virtual = false;
   const oracle: PathOracle = {
     lstat(abs) {
@@ -141,28 +168,18 @@ function resolveArg(hv: Hypervisor, call: SyscallCall, p: PathArg): ViewPath | {
       return fs.readlinkSync(hostPath(hv, abs));
     },
   };
-  const dirfd = p.dirfd === undefined ? AT_FDCWD : call.int(p.dirfd);
-  const vcwd = dirfd === AT_FDCWD ? call.process?.vcwd : undefined;
+  const vcwd = opts.dirfd === AT_FDCWD ? call.process?.vcwd : undefined;
   let base: string;
   try {
-    base = vcwd ?? fs.readlinkSync(dirfd === AT_FDCWD ? `/proc/${call.tid}/cwd` : `/proc/${call.tid}/fd/${dirfd}`);
+    base = vcwd ?? fs.readlinkSync(opts.dirfd === AT_FDCWD ? `/proc/${call.tid}/cwd` : `/proc/${call.tid}/fd/${opts.dirfd}`);
   } catch {
     return { error: new SyscallError('EBADF'), virtual };
   }
   if (!base.startsWith('/')) return { error: new SyscallError('ENOTDIR'), virtual }; // a pipe, a socket...
-  const flags = typeof p.follow === 'object' ? call.int(p.follow.flags) : 0;
-  const follow =
-    typeof p.follow === 'boolean'
-      ? p.follow
-      : p.follow.nofollow !== undefined
-        ? !(flags & p.follow.nofollow)
-        : !!(flags & (p.follow.follow ?? 0));
-  const emptyOk = p.emptyFlags !== undefined && (call.int(p.emptyFlags) & AT_EMPTY_PATH) !== 0;
   try {
-    const text = call.args[p.arg] === 0n ? '' : call.readString(p.arg);
     // relative to a virtual cwd, the kernel would start from a stale directory
     if (vcwd !== undefined && !text.startsWith('/')) virtual = true;
-    const r = resolvePath(text, { base, follow, emptyPathAllowed: emptyOk }, oracle);
+    const r = resolvePath(text, { base, follow: opts.follow, emptyPathAllowed: opts.emptyPathAllowed }, oracle);
     const o = owner(hv, r.path);
     return { path: r.path, host: hostPath(hv, r.path, o), exists: r.exists, isDir: isDir(r.info), entry: o?.entry, virtual: virtual || o !== undefined };
   } catch (error) {

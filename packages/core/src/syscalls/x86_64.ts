@@ -10,7 +10,7 @@
  * Numbers past the end of the table (newer kernels) are notified and, unless claimed, continued.
  */
 export type FilterRule = { kind: 'allow' } | { kind: 'notify' } | { kind: 'enosys' } | { kind: 'fd'; args: number[] };
-export type Family = 'path' | 'proc' | 'cred' | 'sc' | 'net' | 'fd' | 'mount' | 'none';
+export type Family = 'path' | 'exec' | 'cred' | 'sc' | 'net' | 'fd' | 'mount' | 'none';
 export interface SyscallInfo {
   nr: number;
   name: string;
@@ -78,7 +78,7 @@ const TABLE = `
  56 clone                    allow     none
  57 fork                     allow     none
  58 vfork                    allow     none
- 59 execve                   notify    proc
+ 59 execve                   notify    exec
  60 exit                     allow     none
  61 wait4                    allow     none
  62 kill                     allow     none
@@ -341,7 +341,7 @@ const TABLE = `
 319 memfd_create             allow     none
 320 kexec_file_load          allow     none
 321 bpf                      allow     none
-322 execveat                 notify    proc
+322 execveat                 notify    exec
 323 userfaultfd              allow     none
 324 membarrier               allow     none
 325 mlock2                   allow     none
