@@ -14,6 +14,7 @@ import { Answer, NOTIF_SIZE, SyscallCall } from './syscall.js';
 import { SYSCALLS, syscallInfo, syscallNumber } from './syscalls/x86_64.js';
 import { virtualSyscall } from './families/virtual.js';
 import { execSyscall } from './families/exec.js';
+import { DirViews } from './path/dirviews.js';
 import { mountSyscall } from './families/mount.js';
 import { pathSyscall } from './families/path.js';
 import { describeCall } from './describe.js';
@@ -62,6 +63,8 @@ function isAnswer(a: unknown): a is Answer {
 export class Hypervisor {
   readonly logger = new Logger();
   readonly registry = new Registry();
+  /** the view paths of directories opened on behalf of processes (path/dirviews.ts) */
+  readonly dirViews = new DirViews();
   readonly modules: ModuleLoader;
   readonly procs: ProcessTable;
   viewName = '';
@@ -188,6 +191,7 @@ export class Hypervisor {
             status = a;
           } else if (type === CTL_ALL_DONE) {
             sock.removeAllListeners('close');
+            this.dirViews.dispose();
             resolve(status);
           }
         }

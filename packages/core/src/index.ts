@@ -8,5 +8,5 @@ export * as vulib from './vulib.js';
 export { generateFilter, filterBytes, runFilter, FilterResult } from './filter.js';
 export { VIRTUAL_FD_RANGE } from './vfd.js';
 export { errnoOf, errnoName } from './errno.js';
-export type { PathService } from './families/path.js';
+export type { PathService, Access, DirEntry } from './families/path.js';
 export { native } from './native.js';

@@ -1,33 +1,44 @@
 /**
  * vufs: file system patchworking (VUOS' vufs). `vumount -t vufs SOURCE TARGET` shows the host
- * tree SOURCE at TARGET in the view; `-o except=/a:/b` leaves TARGET/a and TARGET/b to what
- * was there before. Files are served by redirecting path calls to SOURCE, so a file opened
- * through vufs is a host fd: reading and writing it never leave the kernel.
- *
- * Only `bind` (the default) is implemented; merge, cow and mincow come with the rest of the
- * path engine (exec of files under a mount) and answer ENOTSUP until then.
+ * tree SOURCE at TARGET in the view (bind, the default); merge, cow and mincow make a union of
+ * SOURCE over what TARGET was (union.ts). `-o except=/a,except=/b` (or `except=/a:/b`) leaves
+ * TARGET/a and TARGET/b to what was there before. Files are served by redirecting path calls
+ * to host paths, so a file opened through vufs is a host fd: reading and writing it never
+ * leave the kernel.
  */
 import path from 'node:path';
 import fs from 'node:fs';
-import { defineModule, SyscallError, type ModuleApi, type MountRequest } from '@vuos/core';
+import { defineModule, SyscallError, type ModuleApi, type MountRequest, type PathService } from '@vuos/core';
+import { Union, under, type UnionMode } from './union.js';
 
 let api: ModuleApi;
 
 interface Options {
-  mode: 'bind';
+  mode: 'bind' | UnionMode;
   except: string[];
 }
 
+/** VUOS' option table, and its messages for bad options. */
 function parseOptions(data: string): Options {
   const o: Options = { mode: 'bind', except: [] };
+  const modes = new Set<string>();
   for (const word of data.split(',').filter(Boolean)) {
     const [key, value] = word.split(/=(.*)/s, 2);
-    if (key === 'bind') continue;
-    if (key === 'except' && value) o.except.push(...value.split(':').map((p) => '/' + p.replace(/^\/+|\/+$/g, '')));
-    else if (['merge', 'cow', 'mincow'].includes(key)) throw new SyscallError('ENOTSUP', `vufs: ${key} is not implemented yet`);
-    else if (!['ro', 'rw', 'permanent', 'defaults'].includes(key)) throw new SyscallError('EINVAL', `vufs: unknown option ${word}`);
+    const takesArg = key === 'except';
+    if (!['bind', 'move', 'merge', 'cow', 'mincow', 'except', 'ro', 'rw', 'permanent', 'defaults'].includes(key)) fail(`vufs: ${key} unknown tag`);
+    if (takesArg && !value) fail(`vufs: ${key} requires an arg`);
+    if (!takesArg && value !== undefined) fail(`vufs: ${key} need no args`);
+    if (['merge', 'cow', 'mincow', 'move'].includes(key)) modes.add(key);
+    if (key === 'merge' || key === 'cow' || key === 'mincow') o.mode = key;
+    if (key === 'except') o.except.push(...value.split(':').map((p) => '/' + p.replace(/^\/+|\/+$/g, '')));
   }
+  if (modes.size > 1) fail('vufs: move, merge, cow and mincow are mutually exclusive');
   return o;
+}
+
+function fail(message: string): never {
+  api.printk(3, message);
+  throw new SyscallError('EINVAL', message);
 }
 
 function mount(req: MountRequest): void {
@@ -35,9 +46,22 @@ function mount(req: MountRequest): void {
   const source = path.resolve(req.source);
   if (!fs.existsSync(source)) throw new SyscallError('ENOENT');
   const excepted = (tail: string) => opts.except.some((e) => tail === e || tail.startsWith(e + '/'));
+  let files: PathService;
+  if (opts.mode === 'bind') {
+    files = { redirect: (mpath: string) => under(source, mpath) };
+  } else {
+    const union = new Union(source, req.target, opts.mode);
+    files = {
+      redirect: (mpath, access) => union.redirect(mpath, access),
+      retry: (mpath, access, errno) => union.retry(mpath, access, errno),
+      remove: (mpath, dir) => union.remove(mpath, dir),
+      renamed: (mpath) => union.renamed(mpath),
+      list: (mpath) => union.list(mpath),
+    };
+  }
   api.addEntry('path', req.target, {
     mount: { ...req.info, source },
-    files: { redirect: (mpath: string) => path.join(source, mpath) },
+    files,
     confirm: (tail) => !excepted(String(tail)),
     permanent: /(^|,)permanent(,|$)/.test(req.data),
   });

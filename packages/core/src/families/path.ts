@@ -17,18 +17,51 @@ import type { Entry } from '../registry.js';
 import type { Hypervisor } from '../hypervisor.js';
 import { pathArg } from '../describe.js';
 import { readStatus } from '../process.js';
+import { errnoName } from '../errno.js';
 
 const AT_FDCWD = -100;
 const AT_SYMLINK_NOFOLLOW = 0x100;
 const AT_SYMLINK_FOLLOW = 0x400;
 const AT_EMPTY_PATH = 0x1000;
+const O_ACCMODE = 3;
 const O_CREAT = 0o100;
+const O_TRUNC = 0o1000;
+const O_RDONLY = 0;
+const O_PATH = 0o10000000;
+const AT_REMOVEDIR = 0x200;
+const RENAME_EXCHANGE = 2;
+const SYS_open = 2;
 const O_NOFOLLOW = 0o400000;
 const O_CLOEXEC = 0o2000000;
 
-/** A mount's file service: where on the host a path of the mount lives (vufs bind...). */
+/**
+ * What a call does to a path, for services that place files by it (vufs cow copies a file up
+ * before its first change): read, change (write), make (create), unlink/rmdir (remove), or
+ * move away (rename: the old name).
+ */
+export type Access = 'read' | 'write' | 'create' | 'remove' | 'rename';
+
+/** An entry of a directory listing served by a module. */
+export interface DirEntry {
+  name: string;
+  type: 'file' | 'dir' | 'symlink' | 'fifo' | 'socket' | 'char' | 'block';
+}
+
+/**
+ * A mount's file service. Paths inside the mount (mpath, '/' = the mount point) are served by
+ * host files: redirect says which. The optional hooks are for union mounts.
+ */
 export interface PathService {
-  redirect(mpath: string): string;
+  /** where mpath lives on the host, for this kind of access (read when omitted) */
+  redirect(mpath: string, access?: Access): string;
+  /** the call failed on the host path with errno: another host path to redo it on, if any */
+  retry?(mpath: string, access: Access, errno: string): string | undefined;
+  /** unlink/rmdir of an existing mpath, done by the module itself (whiteouts...) */
+  remove?(mpath: string, dir: boolean): void;
+  /** the old name of a successful rename */
+  renamed?(mpath: string): void;
+  /** the entries of directory mpath when no single host directory has them (undefined: it has) */
+  list?(mpath: string): DirEntry[] | undefined;
 }
 
 export type Follow = boolean | { flags: number; nofollow?: number; follow?: number };
@@ -38,6 +71,8 @@ export interface PathArg {
   follow: Follow;
   /** flags argument whose AT_EMPTY_PATH allows an empty path */
   emptyFlags?: number;
+  /** what the call does to it (read by default); open's depends on its flags and on whether it exists */
+  access?: Access | ((call: SyscallCall, exists: boolean) => Access);
 }
 interface Spec {
   paths: PathArg[];
@@ -53,8 +88,21 @@ interface Spec {
   mode?: { arg: number; when?: { flags: number; bit: number } };
 }
 
-const f = (arg: number, follow: Follow, dirfd?: number, emptyFlags?: number): PathArg => ({ arg, follow, dirfd, emptyFlags });
+const f = (arg: number, follow: Follow, dirfd?: number, emptyFlags?: number, access?: PathArg['access']): PathArg => ({
+  arg,
+  follow,
+  dirfd,
+  emptyFlags,
+  access,
+});
 const atFlags = (flags: number): Follow => ({ flags, nofollow: AT_SYMLINK_NOFOLLOW });
+const openAccess =
+  (flagsArg: number) =>
+  (call: SyscallCall, exists: boolean): Access => {
+    const flags = call.int(flagsArg);
+    if (flags & O_CREAT && !exists) return 'create';
+    return (flags & O_ACCMODE) !== 0 || flags & O_TRUNC ? 'write' : 'read';
+  };
 
 /** The path calls performed on behalf, by name (x86_64 argument positions). */
 const PATH_CALLS: Record<string, Spec> = {
@@ -67,33 +115,33 @@ const PATH_CALLS: Record<string, Spec> = {
   faccessat2: { paths: [f(1, atFlags(3), 0, 3)] },
   readlink: { paths: [f(0, false)], out: [{ arg: 1, sizeArg: 2 }] },
   readlinkat: { paths: [f(1, false, 0)], out: [{ arg: 2, sizeArg: 3 }] },
-  open: { paths: [f(0, { flags: 1, nofollow: O_NOFOLLOW })], fd: { flags: 1 }, mode: { arg: 2, when: { flags: 1, bit: O_CREAT } } },
-  openat: { paths: [f(1, { flags: 2, nofollow: O_NOFOLLOW }, 0)], fd: { flags: 2 }, mode: { arg: 3, when: { flags: 2, bit: O_CREAT } } },
-  creat: { paths: [f(0, true)], fd: { flags: -1 }, mode: { arg: 1 } },
+  open: { paths: [f(0, { flags: 1, nofollow: O_NOFOLLOW }, undefined, undefined, openAccess(1))], fd: { flags: 1 }, mode: { arg: 2, when: { flags: 1, bit: O_CREAT } } },
+  openat: { paths: [f(1, { flags: 2, nofollow: O_NOFOLLOW }, 0, undefined, openAccess(2))], fd: { flags: 2 }, mode: { arg: 3, when: { flags: 2, bit: O_CREAT } } },
+  creat: { paths: [f(0, true, undefined, undefined, (_, exists) => (exists ? 'write' : 'create'))], fd: { flags: -1 }, mode: { arg: 1 } },
   getxattr: { paths: [f(0, true)], strings: [1], out: [{ arg: 2, sizeArg: 3 }] },
   lgetxattr: { paths: [f(0, false)], strings: [1], out: [{ arg: 2, sizeArg: 3 }] },
   listxattr: { paths: [f(0, true)], out: [{ arg: 1, sizeArg: 2 }] },
   llistxattr: { paths: [f(0, false)], out: [{ arg: 1, sizeArg: 2 }] },
   statfs: { paths: [f(0, true)], out: [{ arg: 1, size: 120 }] },
-  mkdir: { paths: [f(0, false)], mode: { arg: 1 } },
-  mkdirat: { paths: [f(1, false, 0)], mode: { arg: 2 } },
-  unlink: { paths: [f(0, false)] },
-  unlinkat: { paths: [f(1, false, 0)] },
-  rmdir: { paths: [f(0, false)] },
-  chmod: { paths: [f(0, true)] },
-  fchmodat: { paths: [f(1, true, 0)] },
-  chown: { paths: [f(0, true)] },
-  lchown: { paths: [f(0, false)] },
-  fchownat: { paths: [f(1, atFlags(4), 0, 4)] },
-  truncate: { paths: [f(0, true)] },
-  utimensat: { paths: [f(1, atFlags(3), 0, 3)], in: [{ arg: 2, size: 32 }] },
-  rename: { paths: [f(0, false), f(1, false)] },
-  renameat: { paths: [f(1, false, 0), f(3, false, 2)] },
-  renameat2: { paths: [f(1, false, 0), f(3, false, 2)] },
-  link: { paths: [f(0, false), f(1, false)] },
-  linkat: { paths: [f(1, { flags: 4, follow: AT_SYMLINK_FOLLOW }, 0, 4), f(3, false, 2)] },
-  symlink: { paths: [f(1, false)], strings: [0] },
-  symlinkat: { paths: [f(2, false, 1)], strings: [0] },
+  mkdir: { paths: [f(0, false, undefined, undefined, 'create')], mode: { arg: 1 } },
+  mkdirat: { paths: [f(1, false, 0, undefined, 'create')], mode: { arg: 2 } },
+  unlink: { paths: [f(0, false, undefined, undefined, 'remove')] },
+  unlinkat: { paths: [f(1, false, 0, undefined, 'remove')] },
+  rmdir: { paths: [f(0, false, undefined, undefined, 'remove')] },
+  chmod: { paths: [f(0, true, undefined, undefined, 'write')] },
+  fchmodat: { paths: [f(1, true, 0, undefined, 'write')] },
+  chown: { paths: [f(0, true, undefined, undefined, 'write')] },
+  lchown: { paths: [f(0, false, undefined, undefined, 'write')] },
+  fchownat: { paths: [f(1, atFlags(4), 0, 4, 'write')] },
+  truncate: { paths: [f(0, true, undefined, undefined, 'write')] },
+  utimensat: { paths: [f(1, atFlags(3), 0, 3, 'write')], in: [{ arg: 2, size: 32 }] },
+  rename: { paths: [f(0, false, undefined, undefined, 'rename'), f(1, false, undefined, undefined, 'create')] },
+  renameat: { paths: [f(1, false, 0, undefined, 'rename'), f(3, false, 2, undefined, 'create')] },
+  renameat2: { paths: [f(1, false, 0, undefined, 'rename'), f(3, false, 2, undefined, 'create')] },
+  link: { paths: [f(0, false, undefined, undefined, 'write'), f(1, false, undefined, undefined, 'create')] },
+  linkat: { paths: [f(1, { flags: 4, follow: AT_SYMLINK_FOLLOW }, 0, 4, 'write'), f(3, false, 2, undefined, 'create')] },
+  symlink: { paths: [f(1, false, undefined, undefined, 'create')], strings: [0] },
+  symlinkat: { paths: [f(2, false, 1, undefined, 'create')], strings: [0] },
 };
 
 export interface ViewPath {
@@ -103,23 +151,36 @@ export interface ViewPath {
   host: string;
   exists: boolean;
   isDir: boolean;
-  /** the mount serving it, if any */
+  /** the mount serving it, if any, and the path inside it */
   entry?: Entry;
+  mpath?: string;
   /** any component was served by a mount */
   virtual: boolean;
 }
 
-/** The newest mount with a file service that owns abs, and the path inside it. */
-function owner(hv: Hypervisor, abs: string): { entry: Entry; mpath: string } | undefined {
-  const entry = hv.registry.lookup('path', abs);
+/** The newest mount with a file service that owns abs (older than epoch, for nested layers), and the path inside it. */
+function owner(hv: Hypervisor, abs: string, epoch = Infinity): { entry: Entry; mpath: string } | undefined {
+  const entry = hv.registry.lookup('path', abs, epoch);
   if (!entry || !(entry.options as { files?: PathService }).files) return undefined;
   const tail = abs.slice(String(entry.key).length);
   return { entry, mpath: tail === '' ? '/' : tail };
 }
 
-/** Where abs lives on the host; pass its owner when it is already known. */
-function hostPath(hv: Hypervisor, abs: string, o = owner(hv, abs)): string {
-  return o ? (o.entry.options as { files: PathService }).files.redirect(o.mpath) : abs;
+const filesOf = (entry: Entry) => (entry.options as { files: PathService }).files;
+
+/**
+ * Where abs lives on the host; pass its owner when it is already known. A service answers
+ * with a path as its mount sees it, which older mounts may serve in turn (vufs of / mounted
+ * twice on /mnt shows the first mount at /mnt/mnt, as in VUOS).
+ */
+function hostPath(hv: Hypervisor, abs: string, o = owner(hv, abs), access: Access = 'read'): string {
+  return o ? throughOlderMounts(hv, filesOf(o.entry).redirect(o.mpath, access), o.entry, access) : abs;
+}
+
+/** p as a service of entry sees it, on the host (older mounts may serve it). */
+function throughOlderMounts(hv: Hypervisor, p: string, entry: Entry, access: Access): string {
+  for (let cur = owner(hv, p, entry.epoch); cur; cur = owner(hv, p, cur.entry.epoch)) p = filesOf(cur.entry).redirect(cur.mpath, access);
+  return p;
 }
 
 /** Resolves one path argument; an error is returned (not thrown) with whether a mount was involved. */
@@ -175,13 +236,27 @@ export function resolveText(
   } catch {
     return { error: new SyscallError('EBADF'), virtual };
   }
+  // a dirfd opened on the caller's behalf: its directory's path in the view
+  const dirView = opts.dirfd === AT_FDCWD ? undefined : hv.dirViews.viewPathOf(base);
+  if (dirView !== undefined) {
+    base = dirView;
+    virtual = true;
+  }
   if (!base.startsWith('/')) return { error: new SyscallError('ENOTDIR'), virtual }; // a pipe, a socket...
   try {
     // relative to a virtual cwd, the kernel would start from a stale directory
     if (vcwd !== undefined && !text.startsWith('/')) virtual = true;
     const r = resolvePath(text, { base, follow: opts.follow, emptyPathAllowed: opts.emptyPathAllowed }, oracle);
     const o = owner(hv, r.path);
-    return { path: r.path, host: hostPath(hv, r.path, o), exists: r.exists, isDir: isDir(r.info), entry: o?.entry, virtual: virtual || o !== undefined };
+    return {
+      path: r.path,
+      host: hostPath(hv, r.path, o),
+      exists: r.exists,
+      isDir: isDir(r.info),
+      entry: o?.entry,
+      mpath: o?.mpath,
+      virtual: virtual || o !== undefined,
+    };
   } catch (error) {
     return { error, virtual };
   }
@@ -202,6 +277,25 @@ function chdir(hv: Hypervisor, call: SyscallCall): Answer {
   p.vcwd = r.path;
   hv.procs.update(p);
   return Answer.value(0);
+}
+
+/**
+ * fchdir: the kernel's cwd becomes the fd's directory. A directory opened on the caller's behalf
+ * stands for one of the view, which becomes the virtual cwd; any other ends a virtual cwd.
+ */
+function fchdir(hv: Hypervisor, call: SyscallCall): Answer {
+  let target: string;
+  try {
+    target = fs.readlinkSync(`/proc/${call.tid}/fd/${call.int(0)}`);
+  } catch {
+    return Answer.continue(); // the kernel says EBADF
+  }
+  const dirView = hv.dirViews.viewPathOf(target);
+  if (dirView === undefined && call.process?.vcwd === undefined) return Answer.continue();
+  const p = hv.procs.ensure(call.tid);
+  p.vcwd = dirView;
+  hv.procs.update(p);
+  return Answer.continue();
 }
 
 /** getcwd from a virtual cwd: the view's path, as the kernel would write it. */
@@ -257,12 +351,7 @@ function openGenerated(call: SyscallCall, content: string, flagsArg: number): An
 export function pathSyscall(hv: Hypervisor, call: SyscallCall): Answer {
   if (call.name === 'chdir') return chdir(hv, call);
   if (call.name === 'getcwd') return getcwd(call);
-  if (call.name === 'fchdir' && call.process?.vcwd !== undefined) {
-    // the kernel's cwd becomes the fd's directory again (a host path, for an fd of a mount)
-    call.process.vcwd = undefined;
-    hv.procs.update(call.process);
-    return Answer.continue();
-  }
+  if (call.name === 'fchdir') return fchdir(hv, call);
   if (call.name === 'open' || call.name === 'openat') {
     const table = mountTableOf(hv, call, call.name === 'open' ? 0 : 1);
     if (table !== undefined) return openGenerated(call, table, call.name === 'open' ? 1 : 2);
@@ -288,10 +377,29 @@ export function pathSyscall(hv: Hypervisor, call: SyscallCall): Answer {
   return performOnBehalf(hv, call, spec, resolved);
 }
 
+/** unlink/rmdir under a mount whose service removes files itself (vufs cow: whiteouts). */
+function removeOnBehalf(call: SyscallCall, files: PathService, r: ViewPath): Answer {
+  if (!r.exists) throw new SyscallError('ENOENT');
+  if (r.mpath === '/') throw new SyscallError('EBUSY');
+  const dir = call.name === 'rmdir' || (call.name === 'unlinkat' && (call.int(2) & AT_REMOVEDIR) !== 0);
+  if (dir && !r.isDir) throw new SyscallError('ENOTDIR');
+  if (!dir && r.isDir) throw new SyscallError('EISDIR');
+  files.remove!(r.mpath!, dir);
+  return Answer.value(0);
+}
+
 function performOnBehalf(hv: Hypervisor, call: SyscallCall, spec: Spec, resolved: ViewPath[]): Answer {
+  const access = resolved.map((r, i) => {
+    const a = spec.paths[i].access ?? 'read';
+    return typeof a === 'function' ? a(call, r.exists) : a;
+  });
+  const services = resolved.map((r) => (r.entry ? filesOf(r.entry) : undefined));
+  if (access[0] === 'remove' && services[0]?.remove) return removeOnBehalf(call, services[0], resolved[0]);
   const args: Array<bigint | number | string | Buffer | null> = [...call.args];
+  // a path outside every mount (the other end of a link, say) keeps its resolved real path
+  const hosts = resolved.map((r, i) => (r.entry ? hostPath(hv, r.path, { entry: r.entry, mpath: r.mpath! }, access[i]) : r.host));
   spec.paths.forEach((p, i) => {
-    args[p.arg] = resolved[i].host;
+    args[p.arg] = hosts[i];
     if (p.dirfd !== undefined) args[p.dirfd] = AT_FDCWD;
   });
   for (const s of spec.strings ?? []) args[s] = call.readString(s);
@@ -302,17 +410,24 @@ function performOnBehalf(hv: Hypervisor, call: SyscallCall, spec: Spec, resolved
     args[o.arg] = buf;
     return { o, buf };
   });
+  if (spec.fd && spec.fd.flags >= 0 && call.int(spec.fd.flags) & O_PATH) {
+    // ADDFD cannot pass an O_PATH file: a read-only one stands in for it
+    args[spec.fd.flags] = (call.int(spec.fd.flags) & ~O_PATH) | O_RDONLY;
+  }
   if (spec.mode) {
     const w = spec.mode.when;
     if (!w || call.int(w.flags) & w.bit) args[spec.mode.arg] = call.int(spec.mode.arg) & ~(readStatus(call.tid)?.umask ?? 0o022) & 0o7777;
   }
-  // a path outside every mount (the other end of a link, say) keeps its resolved real path
-  const oldUmask = process.umask(0); // the caller's umask was applied to the mode above
-  let r: number;
-  try {
-    r = native.syscall(call.nr, ...args);
-  } finally {
-    process.umask(oldUmask);
+  let r = performAsCaller(call.nr, args);
+  if (r < 0) {
+    // a service may place the file elsewhere when the host refuses (vufs mincow)
+    const again = resolved.map((v, i) => v.entry && services[i]?.retry?.(v.mpath!, access[i], errnoName(-r)));
+    if (again.some((p) => p !== undefined)) {
+      spec.paths.forEach((p, i) => {
+        if (again[i] !== undefined) args[p.arg] = throughOlderMounts(hv, again[i]!, resolved[i].entry!, access[i]);
+      });
+      r = performAsCaller(call.nr, args);
+    }
   }
   if (r < 0) return Answer.error(-r);
   for (const { o, buf } of outs) {
@@ -320,12 +435,43 @@ function performOnBehalf(hv: Hypervisor, call: SyscallCall, spec: Spec, resolved
     const n = 'size' in o ? o.size : Math.min(r, buf.length);
     if (n > 0) call.writeMem(call.args[o.arg], buf.subarray(0, n));
   }
-  if (spec.fd) {
-    const cloexec = spec.fd.flags >= 0 && (call.int(spec.fd.flags) & O_CLOEXEC) !== 0;
-    const fd = native.addFd(call.id, r, -1, { send: true, cloexec });
-    fs.closeSync(r);
-    if (fd < 0) return Answer.error(-fd);
-    return Answer.answered();
-  }
+  if (access[0] === 'rename' && !(call.name === 'renameat2' && call.int(4) & RENAME_EXCHANGE)) services[0]?.renamed?.(resolved[0].mpath!);
+  if (spec.fd) return injectFd(hv, call, spec.fd, r, resolved[0], services[0]);
   return Answer.value(r);
+}
+
+/** The call, with the caller's umask already applied to its mode argument. */
+function performAsCaller(nr: number, args: Array<bigint | number | string | Buffer | null>): number {
+  const oldUmask = process.umask(0);
+  try {
+    return native.syscall(nr, ...args);
+  } finally {
+    process.umask(oldUmask);
+  }
+}
+
+/**
+ * Gives the caller the fd opened on its behalf. For a directory, its view path is recorded; one
+ * whose listing the service serves (a union) is swapped for its materialized listing, opened
+ * with the same flags.
+ */
+function injectFd(hv: Hypervisor, call: SyscallCall, fdSpec: { flags: number }, fd: number, r: ViewPath, files?: PathService): Answer {
+  const flags = fdSpec.flags >= 0 ? call.int(fdSpec.flags) : 0;
+  try {
+    if (r.virtual && fs.fstatSync(fd).isDirectory()) {
+      const entries = r.mpath !== undefined ? files?.list?.(r.mpath) : undefined;
+      if (entries) {
+        const listing = native.syscall(SYS_open, hv.dirViews.materialize(r.path, entries), flags & ~O_CREAT, 0);
+        if (listing < 0) return Answer.error(-listing);
+        fs.closeSync(fd);
+        fd = listing;
+      }
+      // as the kernel names it in /proc/PID/fd (symlinks of the host path resolved)
+      hv.dirViews.record(fs.readlinkSync(`/proc/self/fd/${fd}`), r.path);
+    }
+    const injected = native.addFd(call.id, fd, -1, { send: true, cloexec: (flags & O_CLOEXEC) !== 0 });
+    return injected < 0 ? Answer.error(-injected) : Answer.answered();
+  } finally {
+    fs.closeSync(fd);
+  }
 }

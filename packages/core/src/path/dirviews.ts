@@ -1,0 +1,71 @@
+/**
+ * The view paths of directories opened on behalf of processes. A dirfd given to a process is a
+ * host directory (the one a mount redirects to), so path calls relative to it (openat,
+ * unlinkat..., and fchdir into it) must be mapped back to the directory's path in the view,
+ * where `..` and the mounts below it apply.
+ *
+ * Directory listings served by modules (union mounts: both layers' names, minus whiteouts)
+ * must be listable by the kernel itself (getdents64 on any dup of the fd, in any child, at
+ * native speed), so such a listing is materialized as a real scratch directory holding one
+ * empty entry of the right type per name, and the process gets an fd of that. A listing is
+ * made again only when its names change; the scratch tree goes with the view.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { native } from '../native.js';
+import type { DirEntry } from '../families/path.js';
+
+const SYS_mknodat = 259;
+const AT_FDCWD = -100;
+const S_IFIFO = 0o010000;
+const S_IFSOCK = 0o140000;
+
+export class DirViews {
+  private root: string | undefined;
+  private count = 0;
+  /** view path → its newest materialization and the names it holds */
+  private latest = new Map<string, { dir: string; key: string }>();
+  /** host directory (or materialized listing) → view path */
+  private views = new Map<string, string>();
+
+  /** host is the directory that view path stands for (the newest record wins) */
+  record(host: string, viewPath: string): void {
+    if (host !== viewPath) this.views.set(host, viewPath);
+  }
+
+  /** A directory holding entries, standing for viewPath; reused while the names are the same. */
+  materialize(viewPath: string, entries: DirEntry[]): string {
+    const key = entries.map((e) => `${e.type}:${e.name}`).sort().join('/');
+    const known = this.latest.get(viewPath);
+    if (known?.key === key && fs.existsSync(known.dir)) return known.dir;
+    this.root ??= fs.mkdtempSync(path.join(os.tmpdir(), 'umvu-listings-'));
+    const dir = path.join(this.root, String(++this.count));
+    fs.mkdirSync(dir, { mode: 0o700 });
+    for (const e of entries) makeEntry(path.join(dir, e.name), e.type);
+    this.latest.set(viewPath, { dir, key });
+    this.views.set(dir, viewPath);
+    return dir;
+  }
+
+  /** The view path of a directory opened on behalf of a process, by its host path. */
+  viewPathOf(host: string): string | undefined {
+    return this.views.get(host);
+  }
+
+  /** Removes the scratch tree (the view is over). */
+  dispose(): void {
+    if (this.root) fs.rmSync(this.root, { recursive: true, force: true });
+    this.root = undefined;
+    this.latest.clear();
+    this.views.clear();
+  }
+}
+
+/** An empty stand-in of the given type (devices, which need privileges, become plain files). */
+function makeEntry(p: string, type: DirEntry['type']): void {
+  if (type === 'dir') return fs.mkdirSync(p);
+  if (type === 'symlink') return fs.symlinkSync('.', p);
+  if ((type === 'fifo' || type === 'socket') && native.syscall(SYS_mknodat, AT_FDCWD, p, (type === 'fifo' ? S_IFIFO : S_IFSOCK) | 0o600, 0) === 0) return;
+  fs.writeFileSync(p, '');
+}
