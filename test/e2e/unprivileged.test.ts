@@ -86,4 +86,26 @@ cd /; vuumount ${mnt}; ls ${src}`;
     const r = await runUmvu(bash(script), { user, env: { PATH: `${path.join(REPO, 'packages/cli/bin')}:${BASE_PATH}` } });
     assert.equal(r.stdout, 'hello mount\nhello absolute\nscript ./s\nhello\nhello.c\ns\n', JSON.stringify(r));
   });
+  it('vufs mincow: what the user may change changes for real, the rest moves to the overlay', async () => {
+    const t = dirFor(work, 'mincow', user);
+    t.setup();
+    const lower = path.join(t.dir, 'lower');
+    const upper = path.join(t.dir, 'upper');
+    fs.mkdirSync(path.join(lower, 'mine'), { recursive: true });
+    fs.mkdirSync(upper);
+    fs.writeFileSync(path.join(lower, 'locked'), 'locked\n', { mode: 0o444 });
+    fs.writeFileSync(path.join(lower, 'gone'), 'gone\n', { mode: 0o444 });
+    fs.writeFileSync(path.join(lower, 'mine/f'), 'mine\n');
+    for (const p of [upper, path.join(lower, 'mine'), path.join(lower, 'mine/f')]) fs.chownSync(p, user.uid, user.gid);
+    fs.chmodSync(lower, 0o555); // the user may not create or delete there (nor may it, if it owns it)
+    const script = `set -e; vu_insmod vufs; vumount -t vufs -o mincow ${upper} ${lower}; cd ${lower}
+chmod u+w locked; echo more >> locked; echo more >> mine/f; rm -f gone; echo new > new; ls; cat locked mine/f new`;
+    const r = await runUmvu(bash(script), { user, env: { PATH: `${path.join(REPO, 'packages/cli/bin')}:${BASE_PATH}` } });
+    fs.chmodSync(lower, 0o755);
+    assert.equal(r.stdout, 'locked\nmine\nnew\nlocked\nmore\nmine\nmore\nnew\n', JSON.stringify(r));
+    assert.equal(fs.readFileSync(path.join(lower, 'locked'), 'utf8'), 'locked\n');
+    assert.equal(fs.readFileSync(path.join(lower, 'mine/f'), 'utf8'), 'mine\nmore\n');
+    assert.ok(fs.existsSync(path.join(lower, 'gone')));
+    assert.deepEqual(fs.readdirSync(upper).sort(), ['.-', 'locked', 'new']);
+  });
 });
