@@ -48,8 +48,9 @@ export function strerror(errno: number): string;
 /** Replaces the calling process; returns the errno only when execve failed. */
 export function execve(path: string, argv: string[], envp: string[], keepFds?: number[]): number;
 /**
- * The execve assist (ptrace.cc): answers the pending execve `id` of `tid` and makes the thread
- * issue execve(path, argv, envp) instead. argv: a new argv (strings, or bigint pointers kept
- * from the caller's memory), or the caller's argv pointer. Resolves 0 or -errno.
+ * The call redirect (ptrace.cc): answers the pending call `id` of `tid` and makes the thread
+ * issue syscall `nr` with `args` instead: values, strings (placed below its stack pointer), or
+ * NULL-terminated pointer arrays of strings and kept pointers. Resolves 0 once the notification
+ * is answered, or -errno when the thread cannot be traced (the notification is still pending).
  */
-export function execAssist(id: bigint, tid: number, path: string, argv: Array<string | bigint> | bigint, envp: bigint): Promise<number>;
+export function reissue(id: bigint, tid: number, nr: number, args: Array<bigint | number | string | Array<string | bigint>>): Promise<number>;

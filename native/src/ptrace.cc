@@ -1,20 +1,23 @@
-// The execve assist: a seccomp notification cannot change the arguments of the call it holds,
-// yet an exec of a file in a mount must run another path (the file's host path, or the
-// interpreter of a script with a rebuilt argv). For that one call, the supervisor briefly
-// ptraces the caller:
+// The call redirect ("reissue"): a seccomp notification cannot change the arguments of the call
+// it holds, yet some calls must be made by the caller itself with other arguments: an exec of a
+// file in a mount must run its host path (or a script's interpreter with a rebuilt argv), and an
+// O_PATH open must leave an O_PATH fd in the caller, which ADDFD cannot inject. For such a
+// call, the supervisor briefly ptraces the caller:
 //   1. PTRACE_SEIZE the thread (it sleeps in the notification, killable only) and
 //      PTRACE_INTERRUPT it: the trap waits until the thread returns to user mode;
 //   2. answer the notification (any value): the thread leaves the kernel and stops;
-//   3. write the new path (and argv) below its stack pointer, point rdi/rsi/rdx at them, set
-//      rax to execve and step rip back over the 2-byte `syscall` instruction;
-//   4. detach: the thread issues the new execve itself, which is notified again like any other.
+//   3. write the new strings (and pointer arrays) below its stack pointer, load the new call's
+//      number and arguments into its registers and step rip back over the 2-byte `syscall`;
+//   4. detach: the thread makes the new call itself, which is notified again like any other.
 // Nothing of the target's memory is overwritten (the scratch lies below the red zone), so a
-// vfork parent sharing the memory is unaffected, and a failed exec returns its errno as usual.
+// vfork parent sharing the memory is unaffected, and a failed call returns its errno as usual.
+// The argument registers are left changed (they are caller-saved in the C ABI).
 #include "common.h"
 #include <cerrno>
 #include <csignal>
 #include <cstring>
 #include <fcntl.h>
+#include <functional>
 #include <string>
 #include <sys/ioctl.h>
 #include <sys/ptrace.h>
@@ -29,26 +32,34 @@ namespace {
 const uint64_t kRedZone = 128;
 const uint64_t kSyscallInsnLen = 2;  // 0f 05
 
-// One argv element: a string to place in the scratch, or a pointer kept from the caller's argv.
-struct ArgvItem {
-  bool isPointer;
+// An argument of the new call: a value, a string placed in the scratch, or a NULL-terminated
+// array of pointers (to strings placed in the scratch, or kept from the caller's memory).
+struct Arg {
+  enum Kind { kValue, kString, kArray } kind;
+  uint64_t value = 0;
   std::string text;
-  uint64_t pointer;
+  std::vector<Arg> items;  // kArray: kValue (a pointer kept) or kString
 };
 
-class ExecAssist : public Napi::AsyncWorker {
+Arg ToArg(const Napi::Value &v) {
+  Arg a{Arg::kValue};
+  if (v.IsString()) {
+    a.kind = Arg::kString;
+    a.text = v.As<Napi::String>().Utf8Value();
+  } else if (v.IsArray()) {
+    a.kind = Arg::kArray;
+    Napi::Array arr = v.As<Napi::Array>();
+    for (uint32_t i = 0; i < arr.Length(); i++) a.items.push_back(ToArg(arr.Get(i)));
+  } else {
+    a.value = ToU64(v);
+  }
+  return a;
+}
+
+class Reissue : public Napi::AsyncWorker {
  public:
-  ExecAssist(Napi::Env env, uint64_t id, pid_t tid, std::string path, bool rebuildArgv, std::vector<ArgvItem> argv,
-             uint64_t argvPointer, uint64_t envp)
-      : Napi::AsyncWorker(env),
-        deferred_(Napi::Promise::Deferred::New(env)),
-        id_(id),
-        tid_(tid),
-        path_(std::move(path)),
-        rebuildArgv_(rebuildArgv),
-        argv_(std::move(argv)),
-        argvPointer_(argvPointer),
-        envp_(envp) {}
+  Reissue(Napi::Env env, uint64_t id, pid_t tid, long nr, std::vector<Arg> args)
+      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), id_(id), tid_(tid), nr_(nr), args_(std::move(args)) {}
 
   Napi::Promise Promise() { return deferred_.Promise(); }
 
@@ -72,49 +83,63 @@ class ExecAssist : public Napi::AsyncWorker {
     }
     if (w < 0 || !WIFSTOPPED(status)) return;  // killed on the way out
     // a signal-delivery-stop arrives before the interrupt's stop if a signal was pending: it is
-    // delivered on detach, and its handler returns into the rebuilt call
+    // delivered on detach, and its handler returns into the new call
     int sig = (status >> 16) == 0 && WSTOPSIG(status) != SIGTRAP ? WSTOPSIG(status) : 0;
-    Redirect();
+    LoadCall();
     ptrace(PTRACE_DETACH, tid_, 0, sig);
   }
 
   void OnOK() override { deferred_.Resolve(Napi::Number::New(Env(), result_)); }
 
  private:
-  void Redirect() {
+  void LoadCall() {
     struct user_regs_struct regs;
     if (ptrace(PTRACE_GETREGS, tid_, 0, &regs) < 0) return;
-    // scratch layout, growing down from below the red zone: strings, then the argv array
+    // the scratch: strings first, then pointer arrays, addressed from its base once known
     std::vector<uint8_t> blob;
-    auto place = [&blob](const std::string &s) {
-      size_t at = blob.size();
-      blob.insert(blob.end(), s.begin(), s.end());
-      blob.push_back(0);
-      return at;
+    std::vector<std::pair<size_t, const Arg *>> fixups;  // blob offset of a pointer -> what it points to
+    std::vector<std::pair<const Arg *, size_t>> placed;  // string or array -> its offset
+    auto offsetOf = [&placed](const Arg *a) {
+      for (auto &p : placed)
+        if (p.first == a) return p.second;
+      return (size_t)0;
     };
-    size_t pathAt = place(path_);
-    std::vector<size_t> textAt;
-    for (auto &a : argv_) textAt.push_back(a.isPointer ? 0 : place(a.text));
-    while (blob.size() % 8) blob.push_back(0);
-    size_t arrayAt = blob.size();
-    blob.resize(blob.size() + 8 * (argv_.size() + 1), 0);
+    std::function<void(const Arg &)> placeStrings = [&](const Arg &a) {
+      if (a.kind == Arg::kString) {
+        placed.push_back({&a, blob.size()});
+        blob.insert(blob.end(), a.text.begin(), a.text.end());
+        blob.push_back(0);
+      }
+      for (auto &item : a.items) placeStrings(item);
+    };
+    for (auto &a : args_) placeStrings(a);
+    for (auto &a : args_) {
+      if (a.kind != Arg::kArray) continue;
+      while (blob.size() % 8) blob.push_back(0);
+      placed.push_back({&a, blob.size()});
+      for (auto &item : a.items) {
+        fixups.push_back({blob.size(), &item});
+        blob.resize(blob.size() + 8, 0);
+      }
+      blob.resize(blob.size() + 8, 0);  // NULL
+    }
     uint64_t base = (regs.rsp - kRedZone - blob.size()) & ~(uint64_t)15;
-    for (size_t i = 0; i < argv_.size(); i++) {
-      uint64_t p = argv_[i].isPointer ? argv_[i].pointer : base + textAt[i];
-      memcpy(&blob[arrayAt + 8 * i], &p, 8);
+    for (auto &f : fixups) {
+      uint64_t p = f.second->kind == Arg::kValue ? f.second->value : base + offsetOf(f.second);
+      memcpy(&blob[f.first], &p, 8);
     }
     std::string mem = "/proc/" + std::to_string(tid_) + "/mem";
     int fd = open(mem.c_str(), O_RDWR | O_CLOEXEC);
-    bool written = fd >= 0 && pwrite(fd, blob.data(), blob.size(), (off_t)base) == (ssize_t)blob.size();
+    bool written = blob.empty() || (fd >= 0 && pwrite(fd, blob.data(), blob.size(), (off_t)base) == (ssize_t)blob.size());
     if (fd >= 0) close(fd);
     regs.orig_rax = (uint64_t)-1;  // no syscall restart on the way back to user mode
     if (!written) {
-      regs.rax = (uint64_t)-ENOMEM;  // no room below the stack pointer: the exec fails
+      regs.rax = (uint64_t)-ENOMEM;  // no room below the stack pointer: the call fails
     } else {
-      regs.rax = SYS_execve;
-      regs.rdi = base + pathAt;
-      regs.rsi = rebuildArgv_ ? base + arrayAt : argvPointer_;
-      regs.rdx = envp_;
+      unsigned long long *reg[] = {&regs.rdi, &regs.rsi, &regs.rdx, &regs.r10, &regs.r8, &regs.r9};
+      for (size_t i = 0; i < args_.size() && i < 6; i++)
+        *reg[i] = args_[i].kind == Arg::kValue ? args_[i].value : base + offsetOf(&args_[i]);
+      regs.rax = nr_;
       regs.rip -= kSyscallInsnLen;
     }
     ptrace(PTRACE_SETREGS, tid_, 0, &regs);
@@ -123,36 +148,21 @@ class ExecAssist : public Napi::AsyncWorker {
   Napi::Promise::Deferred deferred_;
   uint64_t id_;
   pid_t tid_;
-  std::string path_;
-  bool rebuildArgv_;
-  std::vector<ArgvItem> argv_;
-  uint64_t argvPointer_, envp_;
+  long nr_;
+  std::vector<Arg> args_;
   int result_ = 0;
 };
 
-// execAssist(id, tid, path, argv: Array<string|bigint> | bigint, envp: bigint) -> Promise<0 | -errno>
-// 0: the notification was answered (the thread runs the new call, or fails it, or was killed);
-// -errno: the thread cannot be traced and the notification is still pending.
-// argv: the new argv (strings placed in the scratch, bigints kept as pointers), or the
-// caller's argv pointer unchanged.
-Napi::Value ExecAssistJs(const Napi::CallbackInfo &info) {
-  Napi::Env env = info.Env();
-  std::vector<ArgvItem> argv;
-  bool rebuild = info[3].IsArray();
-  uint64_t argvPointer = 0;
-  if (rebuild) {
-    Napi::Array a = info[3].As<Napi::Array>();
-    for (uint32_t i = 0; i < a.Length(); i++) {
-      Napi::Value v = a.Get(i);
-      if (v.IsString()) argv.push_back({false, v.As<Napi::String>().Utf8Value(), 0});
-      else argv.push_back({true, "", ToU64(v)});
-    }
-  } else {
-    argvPointer = ToU64(info[3]);
-  }
-  auto *w = new ExecAssist(env, ToU64(info[0]), info[1].As<Napi::Number>().Int32Value(),
-                           info[2].As<Napi::String>().Utf8Value(), rebuild, std::move(argv), argvPointer,
-                           ToU64(info[4]));
+// reissue(id, tid, nr, args) -> Promise<0 | -errno>
+// args: up to 6 of bigint/number (a value), string (placed), or array of string/bigint (a
+// NULL-terminated pointer array). 0: the notification was answered (the thread makes the new
+// call, or was killed); -errno: the thread cannot be traced and the notification is pending.
+Napi::Value ReissueJs(const Napi::CallbackInfo &info) {
+  std::vector<Arg> args;
+  Napi::Array a = info[3].As<Napi::Array>();
+  for (uint32_t i = 0; i < a.Length() && i < 6; i++) args.push_back(ToArg(a.Get(i)));
+  auto *w = new Reissue(info.Env(), ToU64(info[0]), info[1].As<Napi::Number>().Int32Value(),
+                        info[2].As<Napi::Number>().Int64Value(), std::move(args));
   Napi::Promise p = w->Promise();
   w->Queue();
   return p;
@@ -161,5 +171,5 @@ Napi::Value ExecAssistJs(const Napi::CallbackInfo &info) {
 }  // namespace
 
 void InitPtrace(Napi::Env env, Napi::Object exports) {
-  exports.Set("execAssist", Napi::Function::New(env, ExecAssistJs));
+  exports.Set("reissue", Napi::Function::New(env, ReissueJs));
 }

@@ -32,21 +32,7 @@ import { ROOT, run, tmpdir, umvuBash } from './run.js';
  * the list only shrinks.
  */
 const KNOWN_GAPS: Record<string, string> = {
-  openat2: 'not in PATH_CALLS: ENOTSUP under a mount',
-  mknod: 'not in PATH_CALLS: ENOTSUP under a mount',
-  mknodat: 'not in PATH_CALLS: ENOTSUP under a mount',
-  fchmodat2: 'not in PATH_CALLS: ENOTSUP under a mount',
-  utime: 'not in PATH_CALLS: ENOTSUP under a mount',
-  utimes: 'not in PATH_CALLS: ENOTSUP under a mount',
-  futimesat: 'not in PATH_CALLS: ENOTSUP under a mount',
-  setxattr: 'not in PATH_CALLS: ENOTSUP under a mount',
-  lsetxattr: 'not in PATH_CALLS: ENOTSUP under a mount',
-  removexattr: 'not in PATH_CALLS: ENOTSUP under a mount',
-  lremovexattr: 'not in PATH_CALLS: ENOTSUP under a mount',
-  execve: 'programs stored in a mount do not run yet (the kernel resolves the path on the host)',
-  inotify_add_watch: 'its fd argument is taken for a dirfd, so the kernel resolves the path on the host',
-  bind: 'AF_UNIX addresses are not resolved over the view (the kernel binds on the host)',
-  connect: 'AF_UNIX addresses are not resolved over the view (the kernel connects on the host)',
+  openat2: 'RESOLVE_* restrictions are not emulated over mounts (ENOTSUP)',
 };
 
 // ---------------------------------------------------------------------------------------------

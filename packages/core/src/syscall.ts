@@ -53,6 +53,13 @@ export class SyscallCall {
     return syscallName(this.nr);
   }
 
+  /** The same pending call presented as another, equivalent one (openat2 served as openat). */
+  as(nr: number, args: bigint[]): SyscallCall {
+    const c: SyscallCall = Object.create(SyscallCall.prototype);
+    Object.assign(c, this, { nr, args });
+    return c;
+  }
+
   /** Argument i as a C int (fds, flags): low 32 bits, sign-extended. */
   int(i: number): number {
     return Number(BigInt.asIntN(32, this.args[i]));
@@ -63,12 +70,24 @@ export class SyscallCall {
     return Number(BigInt.asIntN(64, this.args[i]));
   }
 
-  /** The NUL-terminated string at argument i (or at an address); EFAULT when unreadable. */
+  /**
+   * The NUL-terminated string at argument i (or at an address): EFAULT when unreadable,
+   * ENAMETOOLONG when longer than max (PATH_MAX by default, as the kernel copies paths).
+   */
   readString(argOrAddr: number | bigint, max = 4096): string {
     const addr = typeof argOrAddr === 'bigint' ? argOrAddr : this.args[argOrAddr];
     const s = addr === 0n ? null : native.readString(this.tid, addr, max);
-    if (s === null) throw new SyscallError('EFAULT');
-    return s;
+    if (s !== null) return s;
+    throw new SyscallError(addr !== 0n && this.readable(addr) ? 'ENAMETOOLONG' : 'EFAULT');
+  }
+
+  private readable(addr: bigint): boolean {
+    try {
+      native.readMem(this.tid, addr, 1);
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   readMem(addr: bigint, len: number): Buffer {

@@ -1,17 +1,17 @@
 /**
  * execve/execveat. The kernel runs every program it can find by itself (CONTINUE). A program
  * stored in a mount, or named relative to a virtual cwd, is not where the kernel would look:
- * the call is redirected with the execve assist (native/src/ptrace.cc) to the file's host path.
+ * the caller is made to reissue the call (reissue.ts) on the file's host path.
  * A `#!` script in a mount runs its interpreter (which may be in a mount too) with the argv the
  * kernel builds for scripts. A file that is neither ELF nor script fails with ENOEXEC as
  * natively, and execvp/sh then run it with /bin/sh by its view path. Modules transform their
  * per-process data as the exec happens (clone and fork are not notified: see process.ts).
  */
 import fs from 'node:fs';
-import { native } from '../native.js';
 import { Answer, SyscallError, type SyscallCall } from '../syscall.js';
 import type { Hypervisor } from '../hypervisor.js';
 import { resolveText, type ViewPath } from './path.js';
+import { isReissued, reissue } from './reissue.js';
 
 const AT_FDCWD = -100;
 const AT_SYMLINK_NOFOLLOW = 0x100;
@@ -20,9 +20,8 @@ const AT_EMPTY_PATH = 0x1000;
 const BINPRM_BUF_SIZE = 256;
 const MAX_INTERPRETERS = 4;
 const MAX_ARGV = 1 << 17;
+const SYS_execve = 59;
 
-/** tid → the path of the execve it was redirected to: that call is the kernel's to perform */
-const redirected = new Map<number, string>();
 
 /** What to run: a host path, and the argv head replacing the caller's argv[0] (scripts). */
 interface Plan {
@@ -34,11 +33,7 @@ export async function execSyscall(hv: Hypervisor, call: SyscallCall): Promise<An
   const at = call.name === 'execveat';
   const pathArg = at ? 1 : 0;
   const text = call.args[pathArg] === 0n ? '' : call.readString(pathArg);
-  const pending = redirected.get(call.tid);
-  if (pending !== undefined) {
-    redirected.delete(call.tid);
-    if (!at && text === pending) return proceed(hv, call);
-  }
+  if (isReissued(call, text)) return proceed(hv, call);
   const flags = at ? call.int(4) : 0;
   if (!hv.filesMounted && call.process?.vcwd === undefined) return proceed(hv, call);
   if (at && text === '' && flags & AT_EMPTY_PATH) return proceed(hv, call); // fexecve: the fd is real
@@ -48,14 +43,7 @@ export async function execSyscall(hv: Hypervisor, call: SyscallCall): Promise<An
   const plan = planExec(hv, call, file, text, undefined, 0);
   const argvPointer = call.args[at ? 2 : 1];
   const argv = plan.argvHead ? [...plan.argvHead, ...argvTail(call, argvPointer)] : argvPointer;
-  redirected.set(call.tid, plan.path);
-  const r = await native.execAssist(call.id, call.tid, plan.path, argv, call.args[at ? 3 : 2]);
-  if (r < 0) {
-    redirected.delete(call.tid);
-    hv.logger.printk(4, `umvu: exec of ${file.path} by ${call.tid}: cannot redirect (${native.strerror(-r)})`);
-    return Answer.error(-r);
-  }
-  return Answer.answered();
+  return reissue(hv, call, SYS_execve, [plan.path, argv, call.args[at ? 3 : 2]], plan.path);
 }
 
 /** The exec goes ahead as the caller wrote it. */

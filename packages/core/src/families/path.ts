@@ -18,6 +18,8 @@ import type { Hypervisor } from '../hypervisor.js';
 import { pathArg } from '../describe.js';
 import { readStatus } from '../process.js';
 import { errnoName } from '../errno.js';
+import { fdPathSyscall } from './fdpath.js';
+import { isReissued, reissue } from './reissue.js';
 
 const AT_FDCWD = -100;
 const AT_SYMLINK_NOFOLLOW = 0x100;
@@ -26,7 +28,6 @@ const AT_EMPTY_PATH = 0x1000;
 const O_ACCMODE = 3;
 const O_CREAT = 0o100;
 const O_TRUNC = 0o1000;
-const O_RDONLY = 0;
 const O_PATH = 0o10000000;
 const AT_REMOVEDIR = 0x200;
 const RENAME_EXCHANGE = 2;
@@ -80,8 +81,8 @@ interface Spec {
   out?: Array<{ arg: number; size: number } | { arg: number; sizeArg: number }>;
   /** string arguments passed through (xattr names, symlink targets) */
   strings?: number[];
-  /** input buffers copied from the caller */
-  in?: Array<{ arg: number; size: number }>;
+  /** input buffers copied from the caller: fixed size, or the size in an argument */
+  in?: Array<{ arg: number; size: number } | { arg: number; sizeArg: number }>;
   /** the result is a new fd; flags argument for O_CLOEXEC */
   fd?: { flags: number };
   /** argument holding a mode to mask with the caller's umask (creating calls) */
@@ -142,6 +143,16 @@ const PATH_CALLS: Record<string, Spec> = {
   linkat: { paths: [f(1, { flags: 4, follow: AT_SYMLINK_FOLLOW }, 0, 4, 'write'), f(3, false, 2, undefined, 'create')] },
   symlink: { paths: [f(1, false, undefined, undefined, 'create')], strings: [0] },
   symlinkat: { paths: [f(2, false, 1, undefined, 'create')], strings: [0] },
+  utime: { paths: [f(0, true, undefined, undefined, 'write')], in: [{ arg: 1, size: 16 }] },
+  utimes: { paths: [f(0, true, undefined, undefined, 'write')], in: [{ arg: 1, size: 32 }] },
+  futimesat: { paths: [f(1, true, 0, undefined, 'write')], in: [{ arg: 2, size: 32 }] },
+  mknod: { paths: [f(0, false, undefined, undefined, 'create')], mode: { arg: 1 } },
+  mknodat: { paths: [f(1, false, 0, undefined, 'create')], mode: { arg: 2 } },
+  fchmodat2: { paths: [f(1, atFlags(3), 0, 3, 'write')] },
+  setxattr: { paths: [f(0, true, undefined, undefined, 'write')], strings: [1], in: [{ arg: 2, sizeArg: 3 }] },
+  lsetxattr: { paths: [f(0, false, undefined, undefined, 'write')], strings: [1], in: [{ arg: 2, sizeArg: 3 }] },
+  removexattr: { paths: [f(0, true, undefined, undefined, 'write')], strings: [1] },
+  lremovexattr: { paths: [f(0, false, undefined, undefined, 'write')], strings: [1] },
 };
 
 export interface ViewPath {
@@ -156,6 +167,10 @@ export interface ViewPath {
   mpath?: string;
   /** any component was served by a mount */
   virtual: boolean;
+  /** the path ended with '/' (passed on to the host path: the kernel's rules apply) */
+  trailingSlash?: boolean;
+  /** the final component was `.` or `..` */
+  dotLast?: '.' | '..';
 }
 
 /** The newest mount with a file service that owns abs (older than epoch, for nested layers), and the path inside it. */
@@ -200,7 +215,8 @@ export function resolveArg(hv: Hypervisor, call: SyscallCall, p: PathArg): ViewP
   } catch (error) {
     return { error, virtual: false };
   }
-  return resolveText(hv, call, text, { dirfd, follow, emptyPathAllowed });
+  const finalName = p.access === 'create' || p.access === 'remove' || p.access === 'rename';
+  return resolveText(hv, call, text, { dirfd, follow, emptyPathAllowed, finalName });
 }
 
 type ResolveFailure = { error: unknown; virtual: boolean };
@@ -210,7 +226,7 @@ export function resolveText(
   hv: Hypervisor,
   call: SyscallCall,
   text: string,
-  opts: { dirfd: number; follow: boolean; emptyPathAllowed?: boolean },
+  opts: { dirfd: number; follow: boolean; emptyPathAllowed?: boolean; finalName?: boolean },
 ): ViewPath | ResolveFailure {
   let virtual = false;
   const oracle: PathOracle = {
@@ -226,7 +242,7 @@ export function resolveText(
       }
     },
     readlink(abs) {
-      return fs.readlinkSync(hostPath(hv, abs));
+      return procLink(hv, call, abs) ?? fs.readlinkSync(hostPath(hv, abs));
     },
   };
   const vcwd = opts.dirfd === AT_FDCWD ? call.process?.vcwd : undefined;
@@ -246,7 +262,7 @@ export function resolveText(
   try {
     // relative to a virtual cwd, the kernel would start from a stale directory
     if (vcwd !== undefined && !text.startsWith('/')) virtual = true;
-    const r = resolvePath(text, { base, follow: opts.follow, emptyPathAllowed: opts.emptyPathAllowed }, oracle);
+    const r = resolvePath(text, { base, follow: opts.follow, emptyPathAllowed: opts.emptyPathAllowed, finalName: opts.finalName }, oracle);
     const o = owner(hv, r.path);
     return {
       path: r.path,
@@ -256,10 +272,29 @@ export function resolveText(
       entry: o?.entry,
       mpath: o?.mpath,
       virtual: virtual || o !== undefined,
+      trailingSlash: r.trailingSlash,
+      dotLast: r.dotLast,
     };
   } catch (error) {
     return { error, virtual };
   }
+}
+
+/**
+ * The /proc links that must be read as the caller sees them, not as the supervisor: self and
+ * thread-self name the caller; a cwd is the virtual one; an fd of a directory opened on
+ * behalf is its view path. Undefined for any other path.
+ */
+function procLink(hv: Hypervisor, call: SyscallCall, abs: string): string | undefined {
+  if (!abs.startsWith('/proc/')) return undefined;
+  const tgid = () => call.process?.tgid ?? readStatus(call.tid)?.tgid ?? call.tid;
+  if (abs === '/proc/self') return String(tgid());
+  if (abs === '/proc/thread-self') return `${tgid()}/task/${call.tid}`;
+  const m = /^\/proc\/(\d+)(?:\/task\/(\d+))?\/(cwd|fd\/\d+)$/.exec(abs);
+  if (!m) return undefined;
+  if (m[3] === 'cwd') return hv.procs.get(Number(m[2] ?? m[1]))?.vcwd;
+  const real = fs.readlinkSync(abs);
+  return hv.dirViews.viewPathOf(real) ?? real;
 }
 
 /**
@@ -348,7 +383,9 @@ function openGenerated(call: SyscallCall, content: string, flagsArg: number): An
   }
 }
 
-export function pathSyscall(hv: Hypervisor, call: SyscallCall): Answer {
+export function pathSyscall(hv: Hypervisor, call: SyscallCall): Answer | Promise<Answer> {
+  const arg = pathArg(call.name);
+  if (arg >= 0 && isReissued(call, () => call.readString(arg))) return Answer.continue();
   if (call.name === 'chdir') return chdir(hv, call);
   if (call.name === 'getcwd') return getcwd(call);
   if (call.name === 'fchdir') return fchdir(hv, call);
@@ -356,10 +393,11 @@ export function pathSyscall(hv: Hypervisor, call: SyscallCall): Answer {
     const table = mountTableOf(hv, call, call.name === 'open' ? 0 : 1);
     if (table !== undefined) return openGenerated(call, table, call.name === 'open' ? 1 : 2);
   }
+  if (call.name === 'openat2') return openat2(hv, call);
+  if (call.name === 'bind' || call.name === 'connect' || call.name === 'inotify_add_watch') return fdPathSyscall(hv, call);
   const spec = PATH_CALLS[call.name];
   if (!spec) {
     // not served yet: the kernel may do it as long as it touches no mount
-    const arg = pathArg(call.name);
     const dirfd = arg === 1 ? 0 : undefined;
     if (arg < 0 || call.args[arg] === 0n) return Answer.continue();
     const r = resolveArg(hv, call, f(arg, true, dirfd));
@@ -377,6 +415,31 @@ export function pathSyscall(hv: Hypervisor, call: SyscallCall): Answer {
   return performOnBehalf(hv, call, spec, resolved);
 }
 
+/**
+ * openat2 is openat with flags and mode in a struct open_how, plus RESOLVE_* restrictions. With
+ * no restriction it is served exactly as openat; restricted resolution is not emulated over
+ * mounts (ENOTSUP when a mount is involved).
+ */
+function openat2(hv: Hypervisor, call: SyscallCall): Answer | Promise<Answer> {
+  const OPEN_HOW_SIZE = 24;
+  const SYS_openat = 257;
+  if (call.args[2] === 0n || call.long(3) < OPEN_HOW_SIZE) return Answer.continue(); // the kernel says EFAULT/EINVAL
+  const how = call.readMem(call.args[2], OPEN_HOW_SIZE);
+  const resolve = how.readBigUInt64LE(16);
+  const asOpenat = call.as(SYS_openat, [call.args[0], call.args[1], how.readBigUInt64LE(0), how.readBigUInt64LE(8), 0n, 0n]);
+  if (resolve === 0n) return pathSyscall(hv, asOpenat);
+  const r = resolveArg(hv, asOpenat, PATH_CALLS.openat.paths[0]);
+  return r.virtual ? Answer.error('ENOTSUP') : Answer.continue();
+}
+
+/** What the kernel answers a call on a final name that is `.` or `..` (it names no entry). */
+function dotLastError(call: SyscallCall, dot: '.' | '..'): SyscallError {
+  if (call.name === 'rmdir' || (call.name === 'unlinkat' && call.int(2) & AT_REMOVEDIR)) return new SyscallError(dot === '.' ? 'EINVAL' : 'ENOTEMPTY');
+  if (call.name.startsWith('unlink')) return new SyscallError('EISDIR');
+  if (call.name.startsWith('rename')) return new SyscallError('EBUSY');
+  return new SyscallError('EEXIST'); // mkdir, mknod, symlink, link
+}
+
 /** unlink/rmdir under a mount whose service removes files itself (vufs cow: whiteouts). */
 function removeOnBehalf(call: SyscallCall, files: PathService, r: ViewPath): Answer {
   if (!r.exists) throw new SyscallError('ENOENT');
@@ -388,35 +451,53 @@ function removeOnBehalf(call: SyscallCall, files: PathService, r: ViewPath): Ans
   return Answer.value(0);
 }
 
-function performOnBehalf(hv: Hypervisor, call: SyscallCall, spec: Spec, resolved: ViewPath[]): Answer {
+/**
+ * An O_PATH open: ADDFD cannot inject an O_PATH file, so the caller opens the host path itself
+ * (reissue.ts). The directory's view path is recorded for calls relative to it.
+ */
+function openPathInCaller(hv: Hypervisor, call: SyscallCall, r: ViewPath, host: string, flags: number): Promise<Answer> {
+  const SYS_openat = 257;
+  if (r.isDir) hv.dirViews.record(fs.realpathSync(host), r.path);
+  return reissue(hv, call, SYS_openat, [BigInt(AT_FDCWD), host, BigInt(flags), 0n], host);
+}
+
+function performOnBehalf(hv: Hypervisor, call: SyscallCall, spec: Spec, resolved: ViewPath[]): Answer | Promise<Answer> {
   const access = resolved.map((r, i) => {
     const a = spec.paths[i].access ?? 'read';
     return typeof a === 'function' ? a(call, r.exists) : a;
+  });
+  resolved.forEach((r, i) => {
+    if (r.dotLast && (access[i] === 'create' || access[i] === 'remove' || access[i] === 'rename')) throw dotLastError(call, r.dotLast);
   });
   const services = resolved.map((r) => (r.entry ? filesOf(r.entry) : undefined));
   if (access[0] === 'remove' && services[0]?.remove) return removeOnBehalf(call, services[0], resolved[0]);
   const args: Array<bigint | number | string | Buffer | null> = [...call.args];
   // a path outside every mount (the other end of a link, say) keeps its resolved real path
-  const hosts = resolved.map((r, i) => (r.entry ? hostPath(hv, r.path, { entry: r.entry, mpath: r.mpath! }, access[i]) : r.host));
+  const hosts = resolved.map((r, i) => {
+    const host = r.entry ? hostPath(hv, r.path, { entry: r.entry, mpath: r.mpath! }, access[i]) : r.host;
+    return r.trailingSlash && !host.endsWith('/') ? `${host}/` : host;
+  });
   spec.paths.forEach((p, i) => {
     args[p.arg] = hosts[i];
     if (p.dirfd !== undefined) args[p.dirfd] = AT_FDCWD;
   });
   for (const s of spec.strings ?? []) args[s] = call.readString(s);
-  for (const b of spec.in ?? []) if (call.args[b.arg] !== 0n) args[b.arg] = call.readMem(call.args[b.arg], b.size);
+  for (const b of spec.in ?? [])
+    if (call.args[b.arg] !== 0n) args[b.arg] = call.readMem(call.args[b.arg], 'size' in b ? b.size : Math.min(call.long(b.sizeArg), 1 << 16));
   const outs = (spec.out ?? []).map((o) => {
     const size = 'size' in o ? o.size : Math.max(0, Math.min(call.long(o.sizeArg), 1 << 20));
     const buf = call.args[o.arg] === 0n ? null : Buffer.alloc(size);
     args[o.arg] = buf;
     return { o, buf };
   });
-  if (spec.fd && spec.fd.flags >= 0 && call.int(spec.fd.flags) & O_PATH) {
-    // ADDFD cannot pass an O_PATH file: a read-only one stands in for it
-    args[spec.fd.flags] = (call.int(spec.fd.flags) & ~O_PATH) | O_RDONLY;
-  }
+  if (spec.fd && spec.fd.flags >= 0 && call.int(spec.fd.flags) & O_PATH) return openPathInCaller(hv, call, resolved[0], hosts[0], call.int(spec.fd.flags));
   if (spec.mode) {
     const w = spec.mode.when;
-    if (!w || call.int(w.flags) & w.bit) args[spec.mode.arg] = call.int(spec.mode.arg) & ~(readStatus(call.tid)?.umask ?? 0o022) & 0o7777;
+    if (!w || call.int(w.flags) & w.bit) {
+      const mode = call.int(spec.mode.arg);
+      const umask = readStatus(call.tid)?.umask ?? 0o022;
+      args[spec.mode.arg] = (mode & ~0o7777) | (mode & 0o7777 & ~umask); // mknod's file type stays
+    }
   }
   let r = performAsCaller(call.nr, args);
   if (r < 0) {

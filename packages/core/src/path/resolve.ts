@@ -41,6 +41,12 @@ export interface ResolveOptions {
   root?: string;
   /** AT_EMPTY_PATH: an empty path names `base` itself */
   emptyPathAllowed?: boolean;
+  /**
+   * The call works on the final name itself (mkdir, unlink, rename...: the kernel looks up its
+   * parent): a trailing slash then neither follows a final symlink nor is checked here (the
+   * kernel's rules differ per call; the caller passes the slash on to the host path).
+   */
+  finalName?: boolean;
 }
 
 export interface Resolved {
@@ -51,6 +57,8 @@ export interface Resolved {
   info: FileInfo | null;
   /** the path ended with '/': the final component must be (or become) a directory */
   trailingSlash: boolean;
+  /** the final component was `.` or `..` (the path names a directory, not an entry of one) */
+  dotLast?: '.' | '..';
 }
 
 export const isDir = (i: FileInfo | null) => i !== null && (i.mode & S_IFMT) === S_IFDIR;
@@ -70,22 +78,27 @@ export function resolvePath(p: string, opts: ResolveOptions, oracle: PathOracle)
   // components still to walk; symlink targets are spliced in front
   let todo = p.split('/');
   const trailingSlash = p.endsWith('/');
+  let dotLast: '.' | '..' | undefined;
   let info: FileInfo | null = oracle.lstat(done);
   while (todo.length > 0) {
     const name = todo.shift()!;
-    if (name === '' || name === '.') continue;
+    if (name === '') continue;
     if (Buffer.byteLength(name) > NAME_MAX) throw new SyscallError('ENAMETOOLONG');
-    // walking through `done` requires it to be a directory
+    // walking through `done` (`.` included) requires it to be a directory
     if (!isDir(info)) throw new SyscallError(info === null ? 'ENOENT' : 'ENOTDIR');
-    if (name === '..') {
-      if (done !== root) done = path.posix.dirname(done); // never above the (virtual) root
-      info = oracle.lstat(done);
+    if (name === '.' || name === '..') {
+      if (name === '..' && done !== root) done = path.posix.dirname(done); // never above the (virtual) root
+      if (name === '..') info = oracle.lstat(done);
+      dotLast = name;
       continue;
     }
+    dotLast = undefined;
     const next = done === '/' ? `/${name}` : `${done}/${name}`;
     const nextInfo = oracle.lstat(next);
-    const last = todo.every((c) => c === '' || c === '.');
-    if (isLink(nextInfo) && (!last || opts.follow || trailingSlash)) {
+    // only trailing slashes may follow the final component (`X/.` makes X a directory to walk)
+    const last = todo.every((c) => c === '');
+    const followLast = opts.follow || (trailingSlash && !opts.finalName);
+    if (isLink(nextInfo) && (!last || followLast)) {
       if (++links > MAXSYMLINKS) throw new SyscallError('ELOOP');
       const target = oracle.readlink(next);
       if (target === '') throw new SyscallError('ENOENT');
@@ -101,8 +114,8 @@ export function resolvePath(p: string, opts: ResolveOptions, oracle: PathOracle)
       throw new SyscallError('ENOENT');
     }
   }
-  if (trailingSlash && info !== null && !isDir(info)) throw new SyscallError('ENOTDIR');
-  return { path: done, exists: info !== null, info, trailingSlash };
+  if (trailingSlash && !opts.finalName && info !== null && !isDir(info)) throw new SyscallError('ENOTDIR');
+  return { path: done, exists: info !== null, info, trailingSlash, dotLast };
 }
 
 /** The kernel's view of the supervisor's file system (same root and credentials as the view). */
