@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { BASE_PATH, FIXTURES, REPO, bash, compare, removeDir, runUmvu, scratchDir, unprivilegedUser, type TestUser } from '../helpers/compare.js';
 import { corpus, dirFor, makeCProject, makeTree } from '../helpers/corpus.js';
+import { makeChrootTree } from '../../packages/cli/test/trees.js';
 
 const { contains, nonEmpty } = corpus.check;
 
@@ -107,5 +108,12 @@ chmod u+w locked; echo more >> locked; echo more >> mine/f; rm -f gone; echo new
     assert.equal(fs.readFileSync(path.join(lower, 'mine/f'), 'utf8'), 'mine\nmore\n');
     assert.ok(fs.existsSync(path.join(lower, 'gone')));
     assert.deepEqual(fs.readdirSync(upper).sort(), ['.-', 'locked', 'new']);
+  });
+  it('chroot into a tree of dynamic programs (any user may chroot in a view)', async () => {
+    const t = dirFor(work, 'chroot', user);
+    t.setup();
+    makeChrootTree(path.join(t.dir, 'root'), ['bash', 'ls', 'cat']);
+    const r = await runUmvu(['/usr/sbin/chroot', path.join(t.dir, 'root'), '/bin/bash', '-c', 'ls /; cat /etc/motd; cd /etc; pwd; /bin/script x'], { user });
+    assert.equal(r.stdout, `bin\netc\nlib\nlib64\nhello from the chroot\n/etc\nscript /bin/script x\n`, JSON.stringify(r));
   });
 });

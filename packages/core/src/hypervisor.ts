@@ -136,6 +136,7 @@ export class Hypervisor {
   private updateFastPath(): void {
     const actions = new Uint8Array(1024);
     for (const e of this.registry.all('sc')) actions[Number(e.key)] = ACT_JS;
+    actions[syscallNumber('chroot')] = ACT_JS; // always virtual (families/path.ts)
     if (this.modules.list().some((s) => s.definition.mount)) actions[syscallNumber('mount')] = ACT_JS;
     if (this.registry.all('path').some((e) => e.options.mount))
       for (const name of ['umount2', 'open', 'openat']) actions[syscallNumber(name)] = ACT_JS; // (open: /proc/mounts)

@@ -29,6 +29,8 @@ export class VuProcess {
    * (nobody can change another process' cwd), so its relative paths are resolved from here.
    */
   vcwd: string | undefined;
+  /** after chroot: the view path of the process' root directory (chroot is always virtual) */
+  root: string | undefined;
   readonly moduleData = new Map<Service, unknown>();
   constructor(
     readonly tid: number,
@@ -36,7 +38,7 @@ export class VuProcess {
   ) {}
 
   get tracked(): boolean {
-    return this.localTags !== '' || this.moduleData.size > 0 || this.vcwd !== undefined;
+    return this.localTags !== '' || this.moduleData.size > 0 || this.vcwd !== undefined || this.root !== undefined;
   }
 }
 
@@ -103,6 +105,7 @@ export class ProcessTable {
     const child = new VuProcess(tid, st.tgid);
     child.localTags = parent.localTags;
     child.vcwd = parent.vcwd;
+    child.root = parent.root;
     for (const [service, d] of parent.moduleData) {
       const inherited = this.hooks.clone(service, d, flags);
       if (inherited !== undefined) child.moduleData.set(service, inherited);

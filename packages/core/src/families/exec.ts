@@ -23,10 +23,13 @@ const MAX_ARGV = 1 << 17;
 const SYS_execve = 59;
 
 
-/** What to run: a host path, and the argv head replacing the caller's argv[0] (scripts). */
+/**
+ * What to run: a host path, and the argv head that replaces the caller's argv[0] (strings, or
+ * pointers kept from the caller's memory); the caller's argv[1..] follow it.
+ */
 interface Plan {
   path: string;
-  argvHead?: string[];
+  argvHead: Array<string | bigint>;
 }
 
 export async function execSyscall(hv: Hypervisor, call: SyscallCall): Promise<Answer> {
@@ -35,15 +38,14 @@ export async function execSyscall(hv: Hypervisor, call: SyscallCall): Promise<An
   const text = call.args[pathArg] === 0n ? '' : call.readString(pathArg);
   if (isReissued(call, text)) return proceed(hv, call);
   const flags = at ? call.int(4) : 0;
-  if (!hv.filesMounted && call.process?.vcwd === undefined) return proceed(hv, call);
+  if (!hv.filesMounted && call.process?.vcwd === undefined && call.process?.root === undefined) return proceed(hv, call);
   if (at && text === '' && flags & AT_EMPTY_PATH) return proceed(hv, call); // fexecve: the fd is real
   const file = resolveText(hv, call, text, { dirfd: at ? call.int(0) : AT_FDCWD, follow: !(flags & AT_SYMLINK_NOFOLLOW) });
   if (!file.virtual) return proceed(hv, call);
   if ('error' in file) throw file.error;
-  const plan = planExec(hv, call, file, text, undefined, 0);
-  const argvPointer = call.args[at ? 2 : 1];
-  const argv = plan.argvHead ? [...plan.argvHead, ...argvTail(call, argvPointer)] : argvPointer;
-  return reissue(hv, call, SYS_execve, [plan.path, argv, call.args[at ? 3 : 2]], plan.path);
+  const argv = argvPointers(call, call.args[at ? 2 : 1]);
+  const plan = planExec(hv, call, file, text, argv.slice(0, 1), 0);
+  return reissue(hv, call, SYS_execve, [plan.path, [...plan.argvHead, ...argv.slice(1)], call.args[at ? 3 : 2]], plan.path);
 }
 
 /** The exec goes ahead as the caller wrote it. */
@@ -58,10 +60,11 @@ function proceed(hv: Hypervisor, call: SyscallCall): Answer {
 
 /**
  * The checks the kernel makes before loading (ENOENT, EACCES), then what to run: the file
- * itself, or for a script its interpreter with argv = interpreter, optional argument, the
- * script's name as given, then the rest.
+ * itself; for a script its interpreter with argv = interpreter, optional argument, the script's
+ * name as given, then the rest; after chroot, for a dynamic ELF the dynamic loader of the new
+ * root, which loads the program and its libraries through the process' (virtual) root.
  */
-function planExec(hv: Hypervisor, call: SyscallCall, file: ViewPath, name: string, head: string[] | undefined, depth: number): Plan {
+function planExec(hv: Hypervisor, call: SyscallCall, file: ViewPath, name: string, head: Array<string | bigint>, depth: number): Plan {
   if (!file.exists) throw new SyscallError('ENOENT');
   let header: Buffer;
   try {
@@ -72,13 +75,22 @@ function planExec(hv: Hypervisor, call: SyscallCall, file: ViewPath, name: strin
     throw e instanceof SyscallError ? e : new SyscallError('EACCES');
   }
   const script = parseShebang(header);
-  if (!script) return { path: file.host, argvHead: head };
+  const root = call.process?.root;
+  if (!script) {
+    const loader = root !== undefined ? elfInterpreter(file.host, header) : undefined;
+    if (loader === undefined) return { path: file.host, argvHead: head };
+    const ld = resolveText(hv, call, loader, { dirfd: AT_FDCWD, follow: true });
+    if ('error' in ld) throw ld.error;
+    if (!ld.exists) throw new SyscallError('ENOENT');
+    const program = file.path.slice(root!.length) || '/';
+    return { path: ld.host, argvHead: [loader, '--argv0', head[0] ?? name, program, ...head.slice(1)] };
+  }
   if (depth >= MAX_INTERPRETERS) throw new SyscallError('ELOOP');
-  const argvHead = [script.interpreter, ...(script.arg !== undefined ? [script.arg] : []), name, ...(head?.slice(1) ?? [])];
+  const argvHead = [script.interpreter, ...(script.arg !== undefined ? [script.arg] : []), name, ...head.slice(1)];
   const interp = resolveText(hv, call, script.interpreter, { dirfd: AT_FDCWD, follow: true });
   if ('error' in interp) throw interp.error;
   // a real interpreter: the kernel does the rest (nested real scripts included)
-  if (!interp.virtual) return { path: interp.path, argvHead };
+  if (!interp.virtual && root === undefined) return { path: interp.path, argvHead };
   return planExec(hv, call, interp, script.interpreter, argvHead, depth + 1);
 }
 
@@ -103,11 +115,36 @@ export function parseShebang(header: Buffer): { interpreter: string; arg?: strin
   return { interpreter: m[1], arg: m[2] === undefined || m[2] === '' ? undefined : m[2] };
 }
 
-/** The caller's argv[1..] pointers (strings stay where they are). */
-function argvTail(call: SyscallCall, argv: bigint): bigint[] {
+/** The PT_INTERP of a 64-bit little-endian ELF file (its dynamic loader), if any. */
+function elfInterpreter(host: string, header: Buffer): string | undefined {
+  const ELFCLASS64 = 2;
+  const PT_INTERP = 3;
+  if (header.length < 64 || header.readUInt32BE(0) !== 0x7f454c46 || header[4] !== ELFCLASS64 || header[5] !== 1) return undefined;
+  const phoff = Number(header.readBigUInt64LE(0x20));
+  const phentsize = header.readUInt16LE(0x36);
+  const phnum = header.readUInt16LE(0x38);
+  const fd = fs.openSync(host, 'r');
+  try {
+    const table = Buffer.alloc(phentsize * phnum);
+    fs.readSync(fd, table, 0, table.length, phoff);
+    for (let i = 0; i < phnum; i++) {
+      const ph = table.subarray(i * phentsize);
+      if (ph.readUInt32LE(0) !== PT_INTERP) continue;
+      const text = Buffer.alloc(Number(ph.readBigUInt64LE(32)));
+      fs.readSync(fd, text, 0, text.length, Number(ph.readBigUInt64LE(8)));
+      return text.toString('latin1').replace(/\0.*$/s, '');
+    }
+    return undefined;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** The caller's argv pointers (the strings stay where they are). */
+function argvPointers(call: SyscallCall, argv: bigint): bigint[] {
   if (argv === 0n) return [];
   const out: bigint[] = [];
-  for (let at = argv + 8n; out.length < MAX_ARGV; ) {
+  for (let at = argv; out.length < MAX_ARGV; ) {
     const len = 4096 - Number(at % 4096n); // never past a page: the next one may be unmapped
     const chunk = call.readMem(at, len);
     at += BigInt(len);

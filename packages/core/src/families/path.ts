@@ -228,6 +228,8 @@ export function resolveText(
   text: string,
   opts: { dirfd: number; follow: boolean; emptyPathAllowed?: boolean; finalName?: boolean },
 ): ViewPath | ResolveFailure {
+  // AT_EMPTY_PATH on an fd: the call concerns the open file itself, which the kernel knows
+  if (text === '' && opts.emptyPathAllowed && opts.dirfd !== AT_FDCWD) return { error: undefined, virtual: false };
   let virtual = false;
   const oracle: PathOracle = {
     lstat(abs) {
@@ -246,6 +248,9 @@ export function resolveText(
     },
   };
   const vcwd = opts.dirfd === AT_FDCWD ? call.process?.vcwd : undefined;
+  // after chroot, every path starts from the process' root: the kernel's would be the real one
+  const root = call.process?.root;
+  if (root !== undefined) virtual = true;
   let base: string;
   try {
     base = vcwd ?? fs.readlinkSync(opts.dirfd === AT_FDCWD ? `/proc/${call.tid}/cwd` : `/proc/${call.tid}/fd/${opts.dirfd}`);
@@ -262,7 +267,7 @@ export function resolveText(
   try {
     // relative to a virtual cwd, the kernel would start from a stale directory
     if (vcwd !== undefined && !text.startsWith('/')) virtual = true;
-    const r = resolvePath(text, { base, follow: opts.follow, emptyPathAllowed: opts.emptyPathAllowed, finalName: opts.finalName }, oracle);
+    const r = resolvePath(text, { base, root, follow: opts.follow, emptyPathAllowed: opts.emptyPathAllowed, finalName: opts.finalName }, oracle);
     const o = owner(hv, r.path);
     return {
       path: r.path,
@@ -333,11 +338,31 @@ function fchdir(hv: Hypervisor, call: SyscallCall): Answer {
   return Answer.continue();
 }
 
-/** getcwd from a virtual cwd: the view's path, as the kernel would write it. */
+/**
+ * chroot is always virtual (and allowed to every user: a view is a convenience): the process'
+ * paths are resolved from its new root from now on, its children's too.
+ */
+function chroot(hv: Hypervisor, call: SyscallCall): Answer {
+  const r = resolveArg(hv, call, f(0, true));
+  if ('error' in r) throw r.error;
+  if (!r.exists) throw new SyscallError('ENOENT');
+  if (!r.isDir) throw new SyscallError('ENOTDIR');
+  const p = hv.procs.ensure(call.tid);
+  p.root = r.path === '/' ? undefined : r.path;
+  hv.procs.update(p);
+  return Answer.value(0);
+}
+
+/**
+ * getcwd from a virtual cwd or root: the view's path, as the kernel would write it (a cwd
+ * outside the root, as right after chroot, is "(unreachable)").
+ */
 function getcwd(call: SyscallCall): Answer {
-  const vcwd = call.process?.vcwd;
-  if (vcwd === undefined) return Answer.continue();
-  const bytes = Buffer.from(vcwd + '\0');
+  const p = call.process;
+  if (p?.vcwd === undefined && p?.root === undefined) return Answer.continue();
+  let cwd = p.vcwd ?? fs.readlinkSync(`/proc/${call.tid}/cwd`);
+  if (p.root !== undefined) cwd = cwd === p.root ? '/' : cwd.startsWith(`${p.root}/`) ? cwd.slice(p.root.length) : `(unreachable)${cwd}`;
+  const bytes = Buffer.from(cwd + '\0');
   if (call.long(1) < bytes.length) throw new SyscallError('ERANGE');
   call.writeMem(call.args[0], bytes);
   return Answer.value(bytes.length);
@@ -388,6 +413,7 @@ export function pathSyscall(hv: Hypervisor, call: SyscallCall): Answer | Promise
   if (arg >= 0 && isReissued(call, () => call.readString(arg))) return Answer.continue();
   if (call.name === 'chdir') return chdir(hv, call);
   if (call.name === 'getcwd') return getcwd(call);
+  if (call.name === 'chroot') return chroot(hv, call);
   if (call.name === 'fchdir') return fchdir(hv, call);
   if (call.name === 'open' || call.name === 'openat') {
     const table = mountTableOf(hv, call, call.name === 'open' ? 0 : 1);
