@@ -30,7 +30,7 @@ export function forwardSignals(rootPid: number): void;
 /** Ends this process by sig, without a core dump. */
 export function dieBySignal(sig: number): never;
 export function startListener(listenerFd: number, onWake: () => void): void;
-export function take(): { notifs: Buffer; exited: number[] };
+export function take(): { notifs: Buffer; exited: number[]; readable: number[] };
 export function respond(id: bigint, val: number | bigint, error: number, cont: boolean): number;
 export function idValid(id: bigint): boolean;
 export function addFd(id: bigint, srcFd: number, targetFd: number, opts?: { send?: boolean; cloexec?: boolean }): number;
@@ -40,6 +40,8 @@ export function setTraceAll(on: boolean): void;
 /** tid was checked not to descend from a tracked process (its first notification went to JS) */
 export function setChecked(tid: number, checked: boolean): void;
 export function watchExit(tid: number, isThread: boolean): number;
+/** Reports fd once in take().readable when it becomes readable (call again to re-arm); 0 or -errno. */
+export function watchReadable(fd: number): number;
 export function readMem(pid: number, addr: bigint, len: number): Buffer;
 export function readString(pid: number, addr: bigint, max?: number): string | null;
 export function writeMem(pid: number, addr: bigint, data: Buffer): number;

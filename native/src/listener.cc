@@ -36,6 +36,8 @@ Napi::ThreadSafeFunction gWake;
 std::mutex gQueueMu;
 std::vector<uint8_t> gQueue;       // raw seccomp_notif records (80 bytes each)
 std::vector<int32_t> gExited;      // tids whose pidfd reported an exit
+std::vector<int32_t> gReadable;    // fds watched with watchReadable that became readable
+const uint32_t kReadableMark = 0xffffffff;  // the "tid" of a watchReadable entry
 bool gWakePending = false;
 int gEpoll = -1;
 
@@ -109,6 +111,10 @@ void ExitWatchLoop() {
     for (int i = 0; i < n; i++) {
       int32_t tid = (int32_t)(ev[i].data.u64 & 0xffffffff);
       int fd = (int)(ev[i].data.u64 >> 32);
+      if ((uint32_t)tid == kReadableMark) {
+        gReadable.push_back(fd);  // one-shot: JS reads it, then arms it again
+        continue;
+      }
       epoll_ctl(gEpoll, EPOLL_CTL_DEL, fd, nullptr);
       close(fd);
       gExited.push_back(tid);
@@ -135,15 +141,16 @@ Napi::Value StartListener(const Napi::CallbackInfo &info) {
   return env.Undefined();
 }
 
-// take() -> {notifs: Buffer (80 bytes per notification), exited: number[]}
+// take() -> {notifs: Buffer (80 bytes per notification), exited: number[], readable: number[]}
 Napi::Value Take(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   std::vector<uint8_t> q;
-  std::vector<int32_t> ex;
+  std::vector<int32_t> ex, rd;
   {
     std::lock_guard<std::mutex> lock(gQueueMu);
     q.swap(gQueue);
     ex.swap(gExited);
+    rd.swap(gReadable);
     gWakePending = false;
   }
   Napi::Object out = Napi::Object::New(env);
@@ -151,6 +158,9 @@ Napi::Value Take(const Napi::CallbackInfo &info) {
   Napi::Array exited = Napi::Array::New(env, ex.size());
   for (size_t i = 0; i < ex.size(); i++) exited.Set(i, ex[i]);
   out.Set("exited", exited);
+  Napi::Array readable = Napi::Array::New(env, rd.size());
+  for (size_t i = 0; i < rd.size(); i++) readable.Set(i, rd[i]);
+  out.Set("readable", readable);
   return out;
 }
 
@@ -236,6 +246,18 @@ Napi::Value WatchExit(const Napi::CallbackInfo &info) {
   return Napi::Number::New(info.Env(), 0);
 }
 
+// watchReadable(fd): report once through take().readable when fd becomes readable; call it
+// again after reading to be told of the next time.
+Napi::Value WatchReadable(const Napi::CallbackInfo &info) {
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  struct epoll_event ev = {};
+  ev.events = EPOLLIN | EPOLLONESHOT;
+  ev.data.u64 = ((uint64_t)fd << 32) | kReadableMark;
+  int r = epoll_ctl(gEpoll, EPOLL_CTL_MOD, fd, &ev);
+  if (r < 0 && errno == ENOENT) r = epoll_ctl(gEpoll, EPOLL_CTL_ADD, fd, &ev);
+  return Napi::Number::New(info.Env(), r < 0 ? -errno : 0);
+}
+
 }  // namespace
 
 int ListenerFd() { return gListener; }
@@ -251,4 +273,5 @@ void InitListener(Napi::Env env, Napi::Object exports) {
   exports.Set("setTraceAll", Napi::Function::New(env, SetTraceAll));
   exports.Set("setChecked", Napi::Function::New(env, SetChecked));
   exports.Set("watchExit", Napi::Function::New(env, WatchExit));
+  exports.Set("watchReadable", Napi::Function::New(env, WatchReadable));
 }

@@ -15,6 +15,7 @@ import { SYSCALLS, syscallInfo, syscallNumber } from './syscalls/x86_64.js';
 import { virtualSyscall } from './families/virtual.js';
 import { execSyscall } from './families/exec.js';
 import { DirViews } from './path/dirviews.js';
+import { Shadows } from './vfs/shadows.js';
 import { mountSyscall } from './families/mount.js';
 import { pathSyscall } from './families/path.js';
 import { describeCall } from './describe.js';
@@ -65,6 +66,8 @@ export class Hypervisor {
   readonly registry = new Registry();
   /** the view paths of directories opened on behalf of processes (path/dirviews.ts) */
   readonly dirViews = new DirViews();
+  /** contents of open files of virtual file systems (vfs/shadows.ts) */
+  readonly shadows = new Shadows((message) => this.logger.printk(3, message));
   readonly modules: ModuleLoader;
   readonly procs: ProcessTable;
   viewName = '';
@@ -192,6 +195,7 @@ export class Hypervisor {
             status = a;
           } else if (type === CTL_ALL_DONE) {
             sock.removeAllListeners('close');
+            this.shadows.dispose(); // nothing written is lost
             this.dirViews.dispose();
             resolve(status);
           }
@@ -205,11 +209,12 @@ export class Hypervisor {
   }
 
   private drain(): void {
-    const { notifs, exited } = native.take();
+    const { notifs, exited, readable } = native.take();
     for (let off = 0; off + NOTIF_SIZE <= notifs.length; off += NOTIF_SIZE) {
       void this.handle(new SyscallCall(notifs, off));
     }
     for (const tid of exited) this.procs.exited(tid);
+    for (const fd of readable) this.shadows.readable(fd);
   }
 
   /** Runs a module's hook; a failing hook is logged and treated as absent. */

@@ -9,4 +9,5 @@ export { generateFilter, filterBytes, runFilter, FilterResult } from './filter.j
 export { VIRTUAL_FD_RANGE } from './vfd.js';
 export { errnoOf, errnoName } from './errno.js';
 export type { PathService, Access, DirEntry } from './families/path.js';
+export type { VirtualFs, VStat, VStatFs } from './vfs/types.js';
 export { native } from './native.js';

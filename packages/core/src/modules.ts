@@ -12,6 +12,7 @@ import type { Answer, SyscallCall } from './syscall.js';
 import { SyscallError } from './syscall.js';
 import type { Logger } from './log.js';
 import type { PathService } from './families/path.js';
+import type { VirtualFs } from './vfs/types.js';
 import { syscallNumber } from './syscalls/x86_64.js';
 
 export type SyscallHandler = (call: SyscallCall) => Answer | Promise<Answer>;
@@ -77,7 +78,7 @@ export interface ModuleApi extends ProcessDataAccess {
    * registers a mount: a path entry on info.target, found by vuumount. With a file service,
    * the path calls under the target are served by it (files.redirect(mpath) -> host path).
    */
-  addMount<T>(info: MountInfo, files?: PathService, data?: T): Entry<T>;
+  addMount<T>(info: MountInfo, files?: PathService | VirtualFs, data?: T): Entry<T>;
   delEntry(entry: Entry, flags?: number): void;
 }
 

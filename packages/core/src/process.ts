@@ -64,6 +64,13 @@ export class ProcessTable {
     return this.byTid.size > 0;
   }
 
+  /** Whether some process has its virtual cwd or root at or under dir. */
+  someWithin(dir: string): boolean {
+    const within = (p: string | undefined) => p !== undefined && (p === dir || p.startsWith(`${dir}/`));
+    for (const p of this.byTid.values()) if (within(p.vcwd) || within(p.root)) return true;
+    return false;
+  }
+
   /** The record of tid, created (untracked) if needed. */
   ensure(tid: number): VuProcess {
     let p = this.byTid.get(tid);
@@ -145,13 +152,36 @@ export class ProcessTable {
 }
 
 /** What the hypervisor reads from /proc/TID/status (undefined once tid is gone). */
-export function readStatus(tid: number): { tgid: number; ppid: number; umask: number } | undefined {
+export interface ProcStatus {
+  tgid: number;
+  ppid: number;
+  umask: number;
+  /** real and effective ids */
+  uid: number;
+  euid: number;
+  gid: number;
+  egid: number;
+  groups: number[];
+}
+
+export function readStatus(tid: number): ProcStatus | undefined {
   let text: string;
   try {
     text = fs.readFileSync(`/proc/${tid}/status`, 'latin1');
   } catch {
     return undefined;
   }
-  const field = (name: string) => new RegExp(`^${name}:\\s*(\\d+)`, 'm').exec(text)?.[1];
-  return { tgid: Number(field('Tgid') ?? -1), ppid: Number(field('PPid') ?? -1), umask: parseInt(field('Umask') ?? '022', 8) };
+  const fields = (name: string) => (new RegExp(`^${name}:[ \\t]*(.*)$`, 'm').exec(text)?.[1] ?? '').split(/\s+/).filter(Boolean).map(Number);
+  const [uid = 0, euid = 0] = fields('Uid');
+  const [gid = 0, egid = 0] = fields('Gid');
+  return {
+    tgid: fields('Tgid')[0] ?? -1,
+    ppid: fields('PPid')[0] ?? -1,
+    umask: parseInt((/^Umask:\s*(\d+)/m.exec(text)?.[1] ?? '022'), 8),
+    uid,
+    euid,
+    gid,
+    egid,
+    groups: fields('Groups'),
+  };
 }

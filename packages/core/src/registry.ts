@@ -9,6 +9,7 @@
  */
 import type { Service } from './modules.js';
 import { SyscallError } from './syscall.js';
+import type { VirtualFs } from './vfs/types.js';
 import type { PathService } from './families/path.js';
 
 export type EntryType = 'module' | 'path' | 'socket' | 'chrdev' | 'blkdev' | 'sc' | 'ioctl' | 'binfmt';
@@ -30,7 +31,7 @@ export interface EntryOptions<T = unknown> {
   data?: T;
   mount?: MountInfo;
   /** a mount's file service: the path calls it serves (families/path.ts) */
-  files?: PathService;
+  files?: PathService | VirtualFs;
 }
 
 export class Entry<T = unknown> {

@@ -10,12 +10,13 @@
 import fs from 'node:fs';
 import { Answer, SyscallError, type SyscallCall } from '../syscall.js';
 import type { Hypervisor } from '../hypervisor.js';
-import { resolveText, type ViewPath } from './path.js';
+import { native } from '../native.js';
+import { errnoName } from '../errno.js';
+import { isVirtualFs } from '../vfs/types.js';
+import { resolveText, serviceOf, type ViewPath } from './path.js';
 import { isReissued, reissue } from './reissue.js';
+import { AT_EMPTY_PATH, AT_FDCWD, AT_SYMLINK_NOFOLLOW, S_IFMT, S_IFREG } from '../linux.js';
 
-const AT_FDCWD = -100;
-const AT_SYMLINK_NOFOLLOW = 0x100;
-const AT_EMPTY_PATH = 0x1000;
 /** the kernel's limits for `#!` lines and nested interpreters */
 const BINPRM_BUF_SIZE = 256;
 const MAX_INTERPRETERS = 4;
@@ -66,24 +67,18 @@ function proceed(hv: Hypervisor, call: SyscallCall): Answer {
  */
 function planExec(hv: Hypervisor, call: SyscallCall, file: ViewPath, name: string, head: Array<string | bigint>, depth: number): Plan {
   if (!file.exists) throw new SyscallError('ENOENT');
-  let header: Buffer;
-  try {
-    if (!fs.statSync(file.host).isFile()) throw new SyscallError('EACCES');
-    fs.accessSync(file.host, fs.constants.X_OK);
-    header = readHeader(file.host);
-  } catch (e) {
-    throw e instanceof SyscallError ? e : new SyscallError('EACCES');
-  }
+  const program = programOf(hv, call, file);
+  const header = program.header;
   const script = parseShebang(header);
   const root = call.process?.root;
   if (!script) {
-    const loader = root !== undefined ? elfInterpreter(file.host, header) : undefined;
-    if (loader === undefined) return { path: file.host, argvHead: head };
+    const loader = root !== undefined ? elfInterpreter(header, program.read) : undefined;
+    if (loader === undefined) return { path: program.kernelPath(), argvHead: head };
     const ld = resolveText(hv, call, loader, { dirfd: AT_FDCWD, follow: true });
     if ('error' in ld) throw ld.error;
     if (!ld.exists) throw new SyscallError('ENOENT');
-    const program = file.path.slice(root!.length) || '/';
-    return { path: ld.host, argvHead: [loader, '--argv0', head[0] ?? name, program, ...head.slice(1)] };
+    const inRoot = file.path.slice(root!.length) || '/';
+    return { path: programOf(hv, call, ld).kernelPath(), argvHead: [loader, '--argv0', head[0] ?? name, inRoot, ...head.slice(1)] };
   }
   if (depth >= MAX_INTERPRETERS) throw new SyscallError('ELOOP');
   const argvHead = [script.interpreter, ...(script.arg !== undefined ? [script.arg] : []), name, ...head.slice(1)];
@@ -94,11 +89,60 @@ function planExec(hv: Hypervisor, call: SyscallCall, file: ViewPath, name: strin
   return planExec(hv, call, interp, script.interpreter, argvHead, depth + 1);
 }
 
-function readHeader(host: string): Buffer {
-  const fd = fs.openSync(host, 'r');
+/** An executable as exec needs it: the kernel's checks passed, its header, a path the kernel can load. */
+interface Program {
+  header: Buffer;
+  /** reads len bytes at pos */
+  read(pos: number, len: number): Buffer;
+  kernelPath(): string;
+}
+
+/**
+ * A host file is loaded from its host path; a file of a virtual file system is copied into a
+ * memfd given to the caller (close-on-exec: the kernel opens it before the exec closes it).
+ */
+function programOf(hv: Hypervisor, call: SyscallCall, file: ViewPath): Program {
+  const vfs = file.entry && serviceOf(file.entry);
+  if (isVirtualFs(vfs)) {
+    const st = vfs.lstat(file.mpath!);
+    if (!st) throw new SyscallError('ENOENT');
+    if ((st.mode & S_IFMT) !== S_IFREG || (st.mode & 0o111) === 0) throw new SyscallError('EACCES');
+    const content = vfs.read(file.mpath!);
+    return {
+      header: content.subarray(0, BINPRM_BUF_SIZE),
+      read: (pos, len) => content.subarray(pos, pos + len),
+      kernelPath: () => `/proc/self/fd/${injectCopy(call, content)}`,
+    };
+  }
   try {
-    const buf = Buffer.alloc(BINPRM_BUF_SIZE);
-    return buf.subarray(0, fs.readSync(fd, buf, 0, buf.length, 0));
+    if (!fs.statSync(file.host).isFile()) throw new SyscallError('EACCES');
+    fs.accessSync(file.host, fs.constants.X_OK);
+    const read = (pos: number, len: number) => {
+      const fd = fs.openSync(file.host, 'r');
+      try {
+        const buf = Buffer.alloc(len);
+        return buf.subarray(0, fs.readSync(fd, buf, 0, len, pos));
+      } finally {
+        fs.closeSync(fd);
+      }
+    };
+    return { header: read(0, BINPRM_BUF_SIZE), read, kernelPath: () => file.host };
+  } catch (e) {
+    throw e instanceof SyscallError ? e : new SyscallError('EACCES');
+  }
+}
+
+/** A close-on-exec memfd holding content, added to the caller's fds: its number. */
+function injectCopy(call: SyscallCall, content: Buffer): number {
+  const SYS_memfd_create = 319;
+  const MFD_CLOEXEC = 1;
+  const fd = native.syscall(SYS_memfd_create, 'umvu-exec', MFD_CLOEXEC);
+  if (fd < 0) throw new SyscallError(errnoName(-fd));
+  try {
+    fs.writeSync(fd, content);
+    const n = native.addFd(call.id, fd, -1, { cloexec: true });
+    if (n < 0) throw new SyscallError(errnoName(-n));
+    return n;
   } finally {
     fs.closeSync(fd);
   }
@@ -116,28 +160,18 @@ export function parseShebang(header: Buffer): { interpreter: string; arg?: strin
 }
 
 /** The PT_INTERP of a 64-bit little-endian ELF file (its dynamic loader), if any. */
-function elfInterpreter(host: string, header: Buffer): string | undefined {
+function elfInterpreter(header: Buffer, read: Program['read']): string | undefined {
   const ELFCLASS64 = 2;
   const PT_INTERP = 3;
   if (header.length < 64 || header.readUInt32BE(0) !== 0x7f454c46 || header[4] !== ELFCLASS64 || header[5] !== 1) return undefined;
-  const phoff = Number(header.readBigUInt64LE(0x20));
   const phentsize = header.readUInt16LE(0x36);
-  const phnum = header.readUInt16LE(0x38);
-  const fd = fs.openSync(host, 'r');
-  try {
-    const table = Buffer.alloc(phentsize * phnum);
-    fs.readSync(fd, table, 0, table.length, phoff);
-    for (let i = 0; i < phnum; i++) {
-      const ph = table.subarray(i * phentsize);
-      if (ph.readUInt32LE(0) !== PT_INTERP) continue;
-      const text = Buffer.alloc(Number(ph.readBigUInt64LE(32)));
-      fs.readSync(fd, text, 0, text.length, Number(ph.readBigUInt64LE(8)));
-      return text.toString('latin1').replace(/\0.*$/s, '');
-    }
-    return undefined;
-  } finally {
-    fs.closeSync(fd);
+  const table = read(Number(header.readBigUInt64LE(0x20)), phentsize * header.readUInt16LE(0x38));
+  for (let off = 0; off + phentsize <= table.length; off += phentsize) {
+    if (table.readUInt32LE(off) !== PT_INTERP) continue;
+    const text = read(Number(table.readBigUInt64LE(off + 8)), Number(table.readBigUInt64LE(off + 32)));
+    return text.toString('latin1').replace(/\0.*$/s, '');
   }
+  return undefined;
 }
 
 /** The caller's argv pointers (the strings stay where they are). */

@@ -9,12 +9,12 @@ import { native } from '../native.js';
 import { Answer, SyscallError, type SyscallCall } from '../syscall.js';
 import type { Hypervisor } from '../hypervisor.js';
 import { resolveText } from './path.js';
+import { readStatus } from '../process.js';
+import { AT_FDCWD, O_NONBLOCK } from '../linux.js';
 
-const AT_FDCWD = -100;
 const AF_UNIX = 1;
 const SUN_PATH_MAX = 108;
 const IN_DONT_FOLLOW = 0x02000000;
-const O_NONBLOCK = 0o4000;
 const F_GETFL = 3;
 const F_SETFL = 4;
 const SYS = { fcntl: 72, pidfd_open: 434, pidfd_getfd: 438, bind: 49, connect: 42, inotify_add_watch: 254 } as const;
@@ -57,7 +57,7 @@ export function fdPathSyscall(hv: Hypervisor, call: SyscallCall): Answer {
 
 /** Runs op on a copy of the caller's fd (the same open file); its result answers the call. */
 function withCallersFd(call: SyscallCall, targetFd: number, op: (fd: number) => number): Answer {
-  const tgid = call.process?.tgid ?? tgidOf(call.tid);
+  const tgid = call.process?.tgid ?? readStatus(call.tid)?.tgid ?? call.tid;
   const pidfd = native.syscall(SYS.pidfd_open, tgid, 0);
   if (pidfd < 0) return Answer.error(-pidfd);
   try {
@@ -72,9 +72,4 @@ function withCallersFd(call: SyscallCall, targetFd: number, op: (fd: number) => 
   } finally {
     fs.closeSync(pidfd);
   }
-}
-
-function tgidOf(tid: number): number {
-  const m = /^Tgid:\s*(\d+)/m.exec(fs.readFileSync(`/proc/${tid}/status`, 'latin1'));
-  return m ? Number(m[1]) : tid;
 }

@@ -4,7 +4,8 @@
  * Without a module the kernel handles them as usual.
  */
 import fs from 'node:fs';
-import { Answer, type SyscallCall } from '../syscall.js';
+import { Answer, SyscallError, type SyscallCall } from '../syscall.js';
+import { MNT_DETACH } from '../registry.js';
 import { resolvePath, realOracle } from '../path/resolve.js';
 import type { Hypervisor } from '../hypervisor.js';
 
@@ -34,6 +35,8 @@ export async function mountSyscall(hv: Hypervisor, call: SyscallCall): Promise<A
   const entry = hv.registry.lookupMountTarget(target);
   if (!entry) return Answer.continue();
   const flags = call.int(1);
+  // a process working inside keeps it busy, as the kernel's cwd and root do
+  if (!(flags & MNT_DETACH) && hv.procs.someWithin(target)) throw new SyscallError('EBUSY');
   hv.registry.checkRemovable(entry, flags);
   await hv.inModule(entry.service, () => entry.service.definition.umount?.(entry, flags));
   hv.registry.del(entry, flags);

@@ -20,20 +20,11 @@ import { readStatus } from '../process.js';
 import { errnoName } from '../errno.js';
 import { fdPathSyscall } from './fdpath.js';
 import { isReissued, reissue } from './reissue.js';
+import { fstatShadow, vfsSyscall } from './vfs.js';
+import { isVirtualFs, type VirtualFs } from '../vfs/types.js';
+import { AT_EMPTY_PATH, AT_FDCWD, AT_REMOVEDIR, AT_SYMLINK_FOLLOW, AT_SYMLINK_NOFOLLOW, O_ACCMODE, O_CLOEXEC, O_CREAT, O_NOFOLLOW, O_PATH, O_TRUNC, RENAME_EXCHANGE } from '../linux.js';
 
-const AT_FDCWD = -100;
-const AT_SYMLINK_NOFOLLOW = 0x100;
-const AT_SYMLINK_FOLLOW = 0x400;
-const AT_EMPTY_PATH = 0x1000;
-const O_ACCMODE = 3;
-const O_CREAT = 0o100;
-const O_TRUNC = 0o1000;
-const O_PATH = 0o10000000;
-const AT_REMOVEDIR = 0x200;
-const RENAME_EXCHANGE = 2;
 const SYS_open = 2;
-const O_NOFOLLOW = 0o400000;
-const O_CLOEXEC = 0o2000000;
 
 /**
  * What a call does to a path, for services that place files by it (vufs cow copies a file up
@@ -181,20 +172,33 @@ function owner(hv: Hypervisor, abs: string, epoch = Infinity): { entry: Entry; m
   return { entry, mpath: tail === '' ? '/' : tail };
 }
 
-const filesOf = (entry: Entry) => (entry.options as { files: PathService }).files;
+/** The file service of a mount: host files (PathService) or the module's own (VirtualFs). */
+export const serviceOf = (entry: Entry) => (entry.options as { files: PathService | VirtualFs }).files;
+/** The host-file service of a mount (undefined for a virtual file system). */
+const filesOf = (entry: Entry): PathService | undefined => {
+  const files = serviceOf(entry);
+  return isVirtualFs(files) ? undefined : files;
+};
 
 /**
  * Where abs lives on the host; pass its owner when it is already known. A service answers
  * with a path as its mount sees it, which older mounts may serve in turn (vufs of / mounted
- * twice on /mnt shows the first mount at /mnt/mnt, as in VUOS).
+ * twice on /mnt shows the first mount at /mnt/mnt, as in VUOS). A file of a virtual file
+ * system has no host path: ''.
  */
 function hostPath(hv: Hypervisor, abs: string, o = owner(hv, abs), access: Access = 'read'): string {
-  return o ? throughOlderMounts(hv, filesOf(o.entry).redirect(o.mpath, access), o.entry, access) : abs;
+  if (!o) return abs;
+  const files = filesOf(o.entry);
+  return files ? throughOlderMounts(hv, files.redirect(o.mpath, access), o.entry, access) : '';
 }
 
 /** p as a service of entry sees it, on the host (older mounts may serve it). */
 function throughOlderMounts(hv: Hypervisor, p: string, entry: Entry, access: Access): string {
-  for (let cur = owner(hv, p, entry.epoch); cur; cur = owner(hv, p, cur.entry.epoch)) p = filesOf(cur.entry).redirect(cur.mpath, access);
+  for (let cur = owner(hv, p, entry.epoch); cur; cur = owner(hv, p, cur.entry.epoch)) {
+    const files = filesOf(cur.entry);
+    if (!files) return ''; // inside a virtual file system
+    p = files.redirect(cur.mpath, access);
+  }
   return p;
 }
 
@@ -235,6 +239,11 @@ export function resolveText(
     lstat(abs) {
       const o = owner(hv, abs);
       if (o) virtual = true;
+      const vfs = o && serviceOf(o.entry);
+      if (isVirtualFs(vfs)) {
+        const st = vfs.lstat(o!.mpath);
+        return st && { mode: st.mode };
+      }
       try {
         return { mode: fs.lstatSync(hostPath(hv, abs, o)).mode };
       } catch (e) {
@@ -244,7 +253,10 @@ export function resolveText(
       }
     },
     readlink(abs) {
-      return procLink(hv, call, abs) ?? fs.readlinkSync(hostPath(hv, abs));
+      const o = owner(hv, abs);
+      const vfs = o && serviceOf(o.entry);
+      if (isVirtualFs(vfs)) return vfs.readlink(o!.mpath);
+      return procLink(hv, call, abs) ?? fs.readlinkSync(hostPath(hv, abs, o));
     },
   };
   const vcwd = opts.dirfd === AT_FDCWD ? call.process?.vcwd : undefined;
@@ -430,6 +442,9 @@ export function pathSyscall(hv: Hypervisor, call: SyscallCall): Answer | Promise
     return r.virtual ? Answer.error('ENOTSUP') : Answer.continue();
   }
   if (call.name === 'utimensat' && call.args[1] === 0n) return Answer.continue(); // futimens: fd only
+  if ((call.name === 'newfstatat' || call.name === 'statx') && call.int(0) !== AT_FDCWD && call.int(call.name === 'statx' ? 2 : 3) & AT_EMPTY_PATH && (call.args[1] === 0n || call.readString(1) === '')) {
+    return fstatShadow(hv, call, spec) ?? Answer.continue(); // fstat of an fd
+  }
   const results = spec.paths.map((p) => resolveArg(hv, call, p));
   // nothing virtual involved: the kernel resolves it exactly so (errors included)
   if (!results.some((r) => r.virtual)) return Answer.continue();
@@ -438,6 +453,7 @@ export function pathSyscall(hv: Hypervisor, call: SyscallCall): Answer | Promise
   const resolved = results as ViewPath[];
   const entries = new Set(resolved.map((r) => r.entry));
   if (resolved.length > 1 && entries.size > 1) throw new SyscallError('EXDEV');
+  if (resolved[0].entry && isVirtualFs(serviceOf(resolved[0].entry))) return vfsSyscall(hv, call, spec, resolved);
   return performOnBehalf(hv, call, spec, resolved);
 }
 

@@ -15,11 +15,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { native } from '../native.js';
 import type { DirEntry } from '../families/path.js';
+import { AT_FDCWD, S_IFIFO, S_IFSOCK } from '../linux.js';
 
 const SYS_mknodat = 259;
-const AT_FDCWD = -100;
-const S_IFIFO = 0o010000;
-const S_IFSOCK = 0o140000;
 
 export class DirViews {
   private root: string | undefined;

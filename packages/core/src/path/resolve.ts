@@ -11,14 +11,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { SyscallError } from '../syscall.js';
+import { S_IFDIR, S_IFLNK, S_IFMT } from '../linux.js';
 
 export const PATH_MAX = 4096;
 export const NAME_MAX = 255;
 export const MAXSYMLINKS = 40;
 
-const S_IFMT = 0o170000;
-export const S_IFDIR = 0o040000;
-export const S_IFLNK = 0o120000;
 
 /** What resolution needs to know of a file; mode 0 would be "does not exist". */
 export interface FileInfo {

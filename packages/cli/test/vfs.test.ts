@@ -1,0 +1,65 @@
+/**
+ * Virtual file systems (files that are the module's own, not host files): the vumemfs fixture,
+ * an in-memory tree. Real programs must behave in it as in a host directory; open files are
+ * real fds (memfd shadows) whose content goes back to the module when they are closed, mapped
+ * writes included, and at the latest when the view ends.
+ */
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { ROOT, run, tmpdir, umvuBash } from './run.js';
+
+const VUMEMFS = path.join(ROOT, 'packages/core/test/fixtures/vumemfs.js');
+const mountMemfs = (target: string, log?: string) =>
+  `set -e; vu_insmod ${VUMEMFS}; vumount -t vumemfs ${log ? `-o writeback=${log} ` : ''}none ${target}; set +e; `;
+
+describe('a virtual file system (vumemfs)', () => {
+  // a session of file work; times and inode numbers are left out (they are not the host's)
+  const script = (d: string) =>
+    `cd ${JSON.stringify(d)}; echo hello > a; mkdir -p d/sub; echo x > d/sub/x; ln -s a la; ln a hard; ` +
+    `ls -l | sed 's/ [A-Z][a-z][a-z] [ 0-9]* [0-9:]* / /; s/^total .*/total/'; cat la hard; mv a b; echo more >> b; cat b; ` +
+    `stat -c '%n %s %a %F %h' b d la hard; chmod 600 b; stat -c '%a' b; truncate -s 2 b; cat b; echo; ` +
+    `python3 -c "import os; os.makedirs('p/q'); open('p/q/f', 'w').write('py'); print(sorted(os.listdir('p')), open('p/q/f').read(), os.path.realpath('la'))"; ` +
+    `cp -r d d2; find . | sort; rm -r d; rmdir p 2>&1; rm la; ls; test -e nothing || echo absent; cat nothing 2>&1; ` +
+    `cd d2/sub && pwd && cat x && cd ../.. && pwd`;
+
+  it('coreutils and python behave as in a host directory', () => {
+    const work = tmpdir();
+    fs.mkdirSync(path.join(work, 'native'));
+    const native = run('bash', ['-c', script(path.join(work, 'native'))]);
+    const view = umvuBash(mountMemfs(`${work}/mem`) + script(`${work}/mem`));
+    assert.match(native.stdout, /hello\nhello\nhello\nmore\n/);
+    assert.equal(view.stdout, native.stdout.replaceAll(path.join(work, 'native'), `${work}/mem`));
+    assert.equal(view.stderr, native.stderr.replaceAll(path.join(work, 'native'), `${work}/mem`));
+  });
+
+  it('builds programs with gcc there and runs them (dynamic, static, scripts)', () => {
+    const work = tmpdir();
+    const r = umvuBash(
+      mountMemfs(`${work}/mem`) +
+        `cd ${work}/mem; printf '#include <stdio.h>\\nint main(int c, char **v) { printf("hi %%s\\\\n", v[1]); return 0; }\\n' > h.c; ` +
+        `gcc -o h h.c && ./h dynamic; gcc -static -o hs h.c && ${work}/mem/hs static; printf '#!/bin/sh\\necho "script $0 $1"\\n' > s; chmod +x s; ./s x; ` +
+        `python3 -c 'import subprocess; subprocess.run(["./h", "spawned"])'`,
+    );
+    assert.equal(r.stdout, 'hi dynamic\nhi static\nscript ./s x\nhi spawned\n', r.stderr);
+  });
+
+  it('writes content back when the last user closes it, mapped writes included; umount waits for open files', () => {
+    const work = tmpdir();
+    const log = path.join(work, 'writeback.log');
+    const r = umvuBash(
+      mountMemfs(`${work}/mem`, log) +
+        `cd ${work}/mem; echo data > f; sleep 0.2; cat ${log}; exec 3>>f; cd /; vuumount ${work}/mem 2>&1; echo more >&3; ` +
+        `(sleep 0.1; echo "from a child" >&3); exec 3>&-; sleep 0.2; cat ${log}; ` +
+        `python3 -c "import mmap; f = open('${work}/mem/f', 'r+b'); m = mmap.mmap(f.fileno(), 0); m[0:4] = b'DATA'; m.close(); f.close()"; sleep 0.2; ` +
+        `tail -1 ${log}; cat ${work}/mem/f; echo left open > ${work}/mem/g; exec 4<${work}/mem/g`,
+    );
+    assert.equal(
+      r.stdout,
+      `/f 5\nvuumount: Device or resource busy\n/f 5\n/f 23\n/f 23\nDATA\nmore\nfrom a child\n`,
+      r.stderr,
+    );
+    // still open when the view ended: written back then
+    assert.match(fs.readFileSync(log, 'utf8'), /\/g 10\n$/);
+  });
+});

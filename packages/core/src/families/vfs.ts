@@ -1,0 +1,274 @@
+/**
+ * Path calls on files of a virtual file system (vfs/types.ts): served by the module's methods,
+ * with the kernel's structures written into the caller's memory. An opened regular file is a
+ * shadow memfd (vfs/shadows.ts); an opened directory is its materialized listing.
+ * Argument positions come from the path calls table (families/path.ts).
+ */
+import { native } from '../native.js';
+import { Answer, SyscallError, type SyscallCall } from '../syscall.js';
+import type { Hypervisor } from '../hypervisor.js';
+import type { Entry } from '../registry.js';
+import { readStatus, type ProcStatus } from '../process.js';
+import { hashPath, structStat, structStatfs, structStatx } from '../vfs/structs.js';
+import type { VStat, VirtualFs } from '../vfs/types.js';
+import { serviceOf, type ViewPath } from './path.js';
+import { AT_REMOVEDIR, O_ACCMODE, O_CLOEXEC, O_CREAT, O_DIRECTORY, O_EXCL, O_TRUNC, O_WRONLY, RENAME_NOREPLACE, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from '../linux.js';
+
+const UTIME_NOW = (1 << 30) - 1;
+const UTIME_OMIT = (1 << 30) - 2;
+const R_OK = 4;
+const W_OK = 2;
+const X_OK = 1;
+const SYS_open = 2;
+/** what statfs shows when the module does not say (f_type of a FUSE mount) */
+const DEFAULT_STATFS = { type: 0x65735546, bsize: 4096, blocks: 0, bfree: 0, bavail: 0, files: 0, ffree: 0 };
+
+/** The argument layout the calls table gives for one call. */
+export interface CallLayout {
+  paths: Array<{ arg: number }>;
+  out?: Array<{ arg: number; size: number } | { arg: number; sizeArg: number }>;
+  in?: Array<{ arg: number; size: number } | { arg: number; sizeArg: number }>;
+  fd?: { flags: number };
+  mode?: { arg: number };
+}
+
+const need = <K extends keyof VirtualFs>(vfs: VirtualFs, method: K, errno = 'EROFS'): NonNullable<VirtualFs[K]> => {
+  const m = vfs[method];
+  if (typeof m !== 'function') throw new SyscallError(errno);
+  return (m as (...a: unknown[]) => unknown).bind(vfs) as NonNullable<VirtualFs[K]>;
+};
+
+/** A stable device number per virtual mount (st_dev). */
+const devOf = (entry: Entry) => 0x80 + (entry.epoch % 0x70);
+
+export function vfsSyscall(hv: Hypervisor, call: SyscallCall, layout: CallLayout, resolved: ViewPath[]): Answer {
+  const r = resolved[0];
+  const vfs = serviceOf(r.entry!) as VirtualFs;
+  const m = r.mpath!;
+  const p0 = layout.paths[0].arg;
+  const caller = readStatus(call.tid);
+  if (!caller) throw new SyscallError('ESRCH');
+  const st = () => {
+    const s = r.exists ? vfs.lstat(m) : null;
+    if (!s) throw new SyscallError('ENOENT');
+    return { ...s, ...hv.shadows.live(shadowKey(r.entry!, m)) };
+  };
+  const umasked = (mode: number) => mode & 0o7777 & ~caller.umask;
+  switch (call.name) {
+    case 'stat':
+    case 'lstat':
+    case 'newfstatat':
+    case 'statx':
+      return writeStat(call, layout, st(), r.entry!, r.path);
+    case 'access':
+    case 'faccessat':
+    case 'faccessat2': {
+      const want = call.int(p0 + 1) & 7;
+      if (want && !permits(st(), caller, want)) throw new SyscallError('EACCES');
+      st();
+      return Answer.value(0);
+    }
+    case 'readlink':
+    case 'readlinkat': {
+      if ((st().mode & S_IFMT) !== S_IFLNK) throw new SyscallError('EINVAL');
+      const o = layout.out![0] as { arg: number; sizeArg: number };
+      const text = Buffer.from(vfs.readlink(m)).subarray(0, Math.max(0, call.long(o.sizeArg)));
+      call.writeMem(call.args[o.arg], text);
+      return Answer.value(text.length);
+    }
+    case 'getxattr':
+    case 'lgetxattr':
+      st();
+      throw new SyscallError('ENODATA');
+    case 'listxattr':
+    case 'llistxattr':
+      st();
+      return Answer.value(0);
+    case 'statfs':
+      st();
+      call.writeMem(call.args[layout.out![0].arg], structStatfs(vfs.statfs?.(m) ?? DEFAULT_STATFS));
+      return Answer.value(0);
+    case 'open':
+    case 'openat':
+    case 'creat':
+      return open(hv, call, layout, r, vfs, caller);
+    case 'mkdir':
+    case 'mkdirat':
+      if (r.exists) throw new SyscallError('EEXIST');
+      need(vfs, 'mkdir')(m, umasked(call.int(layout.mode!.arg)));
+      return Answer.value(0);
+    case 'rmdir':
+      if ((st().mode & S_IFMT) !== S_IFDIR) throw new SyscallError('ENOTDIR');
+      need(vfs, 'rmdir')(m);
+      return Answer.value(0);
+    case 'unlink':
+    case 'unlinkat': {
+      const dir = call.name === 'unlinkat' && (call.int(2) & AT_REMOVEDIR) !== 0;
+      const isDir = (st().mode & S_IFMT) === S_IFDIR;
+      if (dir !== isDir) throw new SyscallError(dir ? 'ENOTDIR' : 'EISDIR');
+      need(vfs, dir ? 'rmdir' : 'unlink')(m);
+      return Answer.value(0);
+    }
+    case 'rename':
+    case 'renameat':
+    case 'renameat2': {
+      st();
+      const flags = call.name === 'renameat2' ? call.int(4) : 0;
+      if (flags & ~RENAME_NOREPLACE) throw new SyscallError('EINVAL');
+      if (flags & RENAME_NOREPLACE && resolved[1].exists) throw new SyscallError('EEXIST');
+      need(vfs, 'rename')(m, resolved[1].mpath!);
+      return Answer.value(0);
+    }
+    case 'link':
+    case 'linkat':
+      st();
+      if (resolved[1].exists) throw new SyscallError('EEXIST');
+      need(vfs, 'link')(m, resolved[1].mpath!);
+      return Answer.value(0);
+    case 'symlink':
+    case 'symlinkat':
+      if (r.exists) throw new SyscallError('EEXIST');
+      need(vfs, 'symlink')(call.readString(0), m);
+      return Answer.value(0);
+    case 'chmod':
+    case 'fchmodat':
+    case 'fchmodat2':
+      st();
+      need(vfs, 'chmod')(m, call.int(p0 + 1) & 0o7777);
+      return Answer.value(0);
+    case 'chown':
+    case 'lchown':
+    case 'fchownat':
+      st();
+      need(vfs, 'chown')(m, call.int(p0 + 1), call.int(p0 + 2));
+      return Answer.value(0);
+    case 'utimensat':
+    case 'utimes':
+    case 'utime':
+    case 'futimesat': {
+      const old = st();
+      const [atimeMs, mtimeMs] = newTimes(call, layout, old);
+      need(vfs, 'utimens')(m, atimeMs, mtimeMs);
+      return Answer.value(0);
+    }
+    case 'truncate': {
+      const s = st();
+      if ((s.mode & S_IFMT) === S_IFDIR) throw new SyscallError('EISDIR');
+      if (!permits(s, caller, W_OK)) throw new SyscallError('EACCES');
+      need(vfs, 'truncate')(m, call.long(p0 + 1));
+      return Answer.value(0);
+    }
+    default:
+      throw new SyscallError('ENOTSUP'); // mknod, xattr changes...
+  }
+}
+
+const shadowKey = (entry: Entry, mpath: string) => `${entry.epoch}:${mpath}`;
+
+function writeStat(call: SyscallCall, layout: CallLayout, st: VStat, entry: Entry, viewPath: string): Answer {
+  const make = call.name === 'statx' ? structStatx : structStat;
+  call.writeMem(call.args[layout.out![0].arg], make(st, devOf(entry), hashPath(viewPath)));
+  return Answer.value(0);
+}
+
+/**
+ * fstat of an open virtual file (newfstatat/statx with AT_EMPTY_PATH, which is what the C
+ * library's fstat calls): the module's metadata with the live size, not the memfd's. Undefined
+ * when the fd is no shadow.
+ */
+export function fstatShadow(hv: Hypervisor, call: SyscallCall, layout: CallLayout): Answer | undefined {
+  const shadow = hv.shadows.ofFd(call.tid, call.int(0));
+  if (!shadow) return undefined;
+  const { entry, mpath, viewPath } = shadow.owner as { entry: Entry; mpath: string; viewPath: string };
+  const st = (serviceOf(entry) as VirtualFs).lstat(mpath);
+  if (!st) return undefined; // unlinked while open: the memfd's own metadata
+  return writeStat(call, layout, { ...st, ...hv.shadows.live(shadowKey(entry, mpath)) }, entry, viewPath);
+}
+
+/** Permission bits as the kernel checks them (root passes, except x without any x bit). */
+function permits(st: VStat, caller: ProcStatus, want: number): boolean {
+  if (caller.euid === 0) return !(want & X_OK) || (st.mode & 0o111) !== 0 || (st.mode & S_IFMT) === S_IFDIR;
+  const bits =
+    caller.euid === (st.uid ?? 0) ? (st.mode >> 6) & 7 : caller.egid === (st.gid ?? 0) || caller.groups.includes(st.gid ?? 0) ? (st.mode >> 3) & 7 : st.mode & 7;
+  return (bits & want) === want;
+}
+
+/** atime and mtime a utimensat/utimes/utime/futimesat call asks for (ms). */
+function newTimes(call: SyscallCall, layout: CallLayout, old: VStat): [number, number] {
+  const now = Date.now();
+  const times = layout.in![0].arg;
+  if (call.args[times] === 0n) return [now, now];
+  if (call.name === 'utime') {
+    const b = call.readMem(call.args[times], 16);
+    return [Number(b.readBigInt64LE(0)) * 1000, Number(b.readBigInt64LE(8)) * 1000];
+  }
+  const b = call.readMem(call.args[times], 32);
+  const ts = (off: number, old: number | undefined) => {
+    const secs = Number(b.readBigInt64LE(off));
+    const frac = Number(b.readBigInt64LE(off + 8));
+    if (call.name !== 'utimensat') return secs * 1000 + frac / 1000; // timeval: microseconds
+    if (frac === UTIME_NOW) return now;
+    if (frac === UTIME_OMIT) return old ?? now;
+    return secs * 1000 + frac / 1e6;
+  };
+  return [ts(0, old.atimeMs), ts(16, old.mtimeMs)];
+}
+
+/**
+ * open of a virtual file: a directory is its materialized listing, a regular file a shadow
+ * memfd shared by every opener until the last one is done (then written back).
+ */
+function open(hv: Hypervisor, call: SyscallCall, layout: CallLayout, r: ViewPath, vfs: VirtualFs, caller: ProcStatus): Answer {
+  const m = r.mpath!;
+  const creat = call.name === 'creat';
+  const flags = creat ? O_CREAT | O_TRUNC | O_WRONLY : call.int(layout.fd!.flags);
+  const writes = (flags & O_ACCMODE) !== 0;
+  if (!r.exists) {
+    if (!(flags & O_CREAT)) throw new SyscallError('ENOENT');
+    if (r.trailingSlash) throw new SyscallError('EISDIR');
+    need(vfs, 'create')(m, call.int(layout.mode!.arg) & 0o7777 & ~caller.umask);
+  } else if (flags & O_CREAT && flags & O_EXCL) {
+    throw new SyscallError('EEXIST');
+  }
+  const st = vfs.lstat(m);
+  if (!st) throw new SyscallError('ENOENT');
+  const type = st.mode & S_IFMT;
+  if (type === S_IFLNK) throw new SyscallError('ELOOP'); // O_NOFOLLOW on a symlink
+  if (flags & O_DIRECTORY && type !== S_IFDIR) throw new SyscallError('ENOTDIR');
+  const access = (flags & O_ACCMODE) === 0 ? R_OK : (flags & O_ACCMODE) === 1 ? W_OK : R_OK | W_OK;
+  if (r.exists && !permits(st, caller, access)) throw new SyscallError('EACCES');
+  let fd: number;
+  if (type === S_IFDIR) {
+    if (writes || flags & O_CREAT) throw new SyscallError('EISDIR');
+    fd = native.syscall(SYS_open, hv.dirViews.materialize(r.path, vfs.readdir(m)), (flags & ~O_CREAT) | O_CLOEXEC, 0);
+  } else if (type === S_IFREG) {
+    const entry = r.entry!;
+    const shadow = hv.shadows.get(shadowKey(entry, m), () => {
+      const content = vfs.read(m);
+      hv.registry.acquire(entry); // an open file keeps its mount busy (umount: EBUSY)
+      return {
+        content,
+        mode: st.mode,
+        mtimeMs: st.mtimeMs,
+        owner: { entry, mpath: m, viewPath: r.path },
+        release: (data: Buffer | undefined) => {
+          try {
+            if (data) need(vfs, 'write')(m, data);
+          } finally {
+            hv.registry.release(entry);
+          }
+        },
+      };
+    });
+    fd = hv.shadows.open(shadow, flags);
+  } else {
+    throw new SyscallError('ENXIO'); // devices, fifos and sockets of a virtual fs
+  }
+  if (fd < 0) return Answer.error(-fd);
+  try {
+    const injected = native.addFd(call.id, fd, -1, { send: true, cloexec: (flags & O_CLOEXEC) !== 0 });
+    return injected < 0 ? Answer.error(-injected) : Answer.answered();
+  } finally {
+    native.syscall(3 /* close */, fd);
+  }
+}

@@ -1,0 +1,149 @@
+/**
+ * Shadow files: the content of a virtual file in a memfd, given to processes as real fds so
+ * that read, write, lseek, mmap, sendfile and poll run in the kernel at native speed.
+ *
+ * One shadow per open file of the view: each open injects a new description of the same memfd
+ * (with the caller's access mode and flags), so concurrent openers share the content as on a
+ * real file. The supervisor keeps its own description and watches the memfd with inotify: each
+ * IN_CLOSE_* event is one injected description released for good (every dup, fork and mapping
+ * gone). When the last one goes, the content is handed back to the module if it changed.
+ * Nothing written is lost at umount or exit: dispose() hands back what is still open.
+ */
+import fs from 'node:fs';
+import { native } from '../native.js';
+import { O_ACCMODE, O_APPEND, O_CLOEXEC, O_NONBLOCK, O_TRUNC } from '../linux.js';
+
+const SYS = { memfd_create: 319, inotify_init1: 294, inotify_add_watch: 254, inotify_rm_watch: 255, ftruncate: 77 } as const;
+const MFD_CLOEXEC = 1;
+const IN_NONBLOCK = 0o4000;
+const IN_CLOEXEC = 0o2000000;
+const IN_CLOSE_WRITE = 0x8;
+const IN_CLOSE_NOWRITE = 0x10;
+/** flags of the caller's open that its description keeps */
+const KEPT_FLAGS = O_ACCMODE | O_APPEND | O_NONBLOCK;
+
+export interface Shadow {
+  /** the supervisor's own description of the memfd */
+  fd: number;
+  /** the memfd's inode number: how an fd of a process is recognized as this shadow */
+  ino: number;
+  /** whose file it is (for the module's metadata) */
+  owner: unknown;
+  /** descriptions given to processes and not yet released */
+  users: number;
+  original: Buffer;
+  /** receives the new content when the last user is gone (undefined: unchanged) */
+  release(data: Buffer | undefined): void;
+}
+
+export class Shadows {
+  private inotify = -1;
+  private byKey = new Map<string, Shadow>();
+  private byWd = new Map<number, { key: string; shadow: Shadow }>();
+
+  constructor(private onFailure: (message: string) => void) {}
+
+  /** The open shadow of key (a mount and path), or a new one made by load(). */
+  get(key: string, load: () => { content: Buffer; mode: number; mtimeMs?: number; owner: unknown; release: Shadow['release'] }): Shadow {
+    const known = this.byKey.get(key);
+    if (known) return known;
+    const { content, mode, mtimeMs, owner, release } = load();
+    const fd = native.syscall(SYS.memfd_create, `umvu:${key.slice(key.lastIndexOf('/') + 1)}`, MFD_CLOEXEC);
+    if (fd < 0) throw Object.assign(new Error('memfd_create failed'), { errno: -fd });
+    fs.writeSync(fd, content, 0, content.length, 0);
+    fs.fchmodSync(fd, mode & 0o7777);
+    if (mtimeMs !== undefined) fs.futimesSync(fd, mtimeMs / 1000, mtimeMs / 1000);
+    const shadow: Shadow = { fd, ino: fs.fstatSync(fd).ino, owner, users: 0, original: content, release };
+    const wd = native.syscall(SYS.inotify_add_watch, this.inotifyFd(), `/proc/self/fd/${fd}`, IN_CLOSE_WRITE | IN_CLOSE_NOWRITE);
+    if (wd < 0) {
+      fs.closeSync(fd);
+      throw Object.assign(new Error('inotify_add_watch failed'), { errno: -wd });
+    }
+    this.byKey.set(key, shadow);
+    this.byWd.set(wd, { key, shadow });
+    return shadow;
+  }
+
+  /** The shadow an fd of a process refers to (by the file's inode), if any. */
+  ofFd(tid: number, fd: number): Shadow | undefined {
+    if (this.byKey.size === 0) return undefined;
+    let ino: number;
+    try {
+      ino = fs.statSync(`/proc/${tid}/fd/${fd}`).ino;
+    } catch {
+      return undefined;
+    }
+    for (const s of this.byKey.values()) if (s.ino === ino) return s;
+    return undefined;
+  }
+
+  /** The live size and mtime of key's content while it is open (writes not yet handed back). */
+  live(key: string): { size: number; mtimeMs: number } | undefined {
+    const s = this.byKey.get(key);
+    if (!s) return undefined;
+    const st = fs.fstatSync(s.fd);
+    return { size: st.size, mtimeMs: st.mtimeMs };
+  }
+
+  /**
+   * A new description of shadow for a process opening it with flags (O_TRUNC empties it);
+   * the caller injects it and closes this fd. Counts as one user until its release is seen.
+   */
+  open(shadow: Shadow, flags: number): number {
+    if (flags & O_TRUNC && (flags & O_ACCMODE) !== 0) native.syscall(SYS.ftruncate, shadow.fd, 0);
+    const fd = native.syscall(2 /* open */, `/proc/self/fd/${shadow.fd}`, (flags & KEPT_FLAGS) | O_CLOEXEC, 0);
+    if (fd >= 0) shadow.users++;
+    return fd;
+  }
+
+  /** The supervisor's inotify fd became readable: count the released descriptions. */
+  readable(fd: number): boolean {
+    if (fd !== this.inotify) return false;
+    const buf = Buffer.alloc(4096);
+    for (;;) {
+      let n: number;
+      try {
+        n = fs.readSync(fd, buf, 0, buf.length, null);
+      } catch {
+        break; // EAGAIN: all read
+      }
+      for (let off = 0; off + 16 <= n; off += 16 + buf.readUInt32LE(off + 12)) {
+        const w = this.byWd.get(buf.readInt32LE(off));
+        if (w && --w.shadow.users <= 0) this.finish(buf.readInt32LE(off), w.key, w.shadow);
+      }
+    }
+    native.watchReadable(fd);
+    return true;
+  }
+
+  /** The view is over: every shadow still open is handed back. */
+  dispose(): void {
+    for (const [wd, { key, shadow }] of this.byWd) this.finish(wd, key, shadow);
+    if (this.inotify >= 0) fs.closeSync(this.inotify);
+    this.inotify = -1;
+  }
+
+  private finish(wd: number, key: string, shadow: Shadow): void {
+    this.byWd.delete(wd);
+    this.byKey.delete(key);
+    native.syscall(SYS.inotify_rm_watch, this.inotify, wd);
+    try {
+      const data = Buffer.alloc(fs.fstatSync(shadow.fd).size);
+      fs.readSync(shadow.fd, data, 0, data.length, 0);
+      shadow.release(data.equals(shadow.original) ? undefined : data);
+    } catch (e) {
+      this.onFailure(`umvu: writing back ${key} failed: ${(e as Error).message}`);
+    } finally {
+      fs.closeSync(shadow.fd);
+    }
+  }
+
+  private inotifyFd(): number {
+    if (this.inotify < 0) {
+      this.inotify = native.syscall(SYS.inotify_init1, IN_NONBLOCK | IN_CLOEXEC);
+      if (this.inotify < 0) throw Object.assign(new Error('inotify_init1 failed'), { errno: -this.inotify });
+      native.watchReadable(this.inotify);
+    }
+    return this.inotify;
+  }
+}

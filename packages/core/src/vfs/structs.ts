@@ -1,0 +1,79 @@
+/** The kernel's stat structures (x86_64 layouts) filled from a VStat. */
+import type { VStat, VStatFs } from './types.js';
+import { S_IFDIR, S_IFMT } from '../linux.js';
+
+
+/** An inode number stable per path when the module gives none. */
+function inoOf(st: VStat, mpathHash: number): number {
+  return st.ino ?? mpathHash;
+}
+
+export function hashPath(p: string): number {
+  let h = 2166136261;
+  for (let i = 0; i < p.length; i++) h = Math.imul(h ^ p.charCodeAt(i), 16777619) >>> 0;
+  return h || 1;
+}
+
+const nlinkOf = (st: VStat) => st.nlink ?? ((st.mode & S_IFMT) === S_IFDIR ? 2 : 1);
+const sec = (ms: number | undefined) => BigInt(Math.floor((ms ?? 0) / 1000));
+const nsec = (ms: number | undefined) => Math.round((((ms ?? 0) % 1000) + 1000) % 1000 * 1e6);
+
+/** struct stat (144 bytes): stat, lstat, newfstatat. */
+export function structStat(st: VStat, dev: number, pathHash: number): Buffer {
+  const b = Buffer.alloc(144);
+  b.writeBigUInt64LE(BigInt(dev), 0);
+  b.writeBigUInt64LE(BigInt(inoOf(st, pathHash)), 8);
+  b.writeBigUInt64LE(BigInt(nlinkOf(st)), 16);
+  b.writeUInt32LE(st.mode >>> 0, 24);
+  b.writeUInt32LE(st.uid ?? 0, 28);
+  b.writeUInt32LE(st.gid ?? 0, 32);
+  b.writeBigUInt64LE(BigInt(st.rdev ?? 0), 40);
+  b.writeBigInt64LE(BigInt(st.size), 48);
+  b.writeBigInt64LE(4096n, 56);
+  b.writeBigInt64LE(BigInt(Math.ceil(st.size / 512)), 64);
+  [st.atimeMs, st.mtimeMs, st.ctimeMs ?? st.mtimeMs].forEach((t, i) => {
+    b.writeBigInt64LE(sec(t), 72 + 16 * i);
+    b.writeBigInt64LE(BigInt(nsec(t)), 80 + 16 * i);
+  });
+  return b;
+}
+
+/** struct statx (256 bytes). */
+export function structStatx(st: VStat, dev: number, pathHash: number): Buffer {
+  const STATX_BASIC_STATS = 0x7ff;
+  const b = Buffer.alloc(256);
+  b.writeUInt32LE(STATX_BASIC_STATS, 0);
+  b.writeUInt32LE(4096, 4);
+  b.writeUInt32LE(nlinkOf(st), 16);
+  b.writeUInt32LE(st.uid ?? 0, 20);
+  b.writeUInt32LE(st.gid ?? 0, 24);
+  b.writeUInt16LE(st.mode & 0xffff, 28);
+  b.writeBigUInt64LE(BigInt(inoOf(st, pathHash)), 32);
+  b.writeBigUInt64LE(BigInt(st.size), 40);
+  b.writeBigUInt64LE(BigInt(Math.ceil(st.size / 512)), 48);
+  // atime, btime (left 0: not in the mask), ctime, mtime
+  for (const [off, t] of [
+    [64, st.atimeMs],
+    [96, st.ctimeMs ?? st.mtimeMs],
+    [112, st.mtimeMs],
+  ] as const) {
+    b.writeBigInt64LE(sec(t), off);
+    b.writeUInt32LE(nsec(t), off + 8);
+  }
+  b.writeUInt32LE(((st.rdev ?? 0) >> 8) & 0xfff, 128);
+  b.writeUInt32LE((st.rdev ?? 0) & 0xff, 132);
+  b.writeUInt32LE((dev >> 8) & 0xfff, 136);
+  b.writeUInt32LE(dev & 0xff, 140);
+  return b;
+}
+
+/** struct statfs (120 bytes). */
+export function structStatfs(fs: VStatFs): Buffer {
+  const b = Buffer.alloc(120);
+  b.writeBigInt64LE(BigInt(fs.type), 0);
+  b.writeBigInt64LE(BigInt(fs.bsize), 8);
+  [fs.blocks, fs.bfree, fs.bavail, fs.files, fs.ffree].forEach((v, i) => b.writeBigUInt64LE(BigInt(v), 16 + 8 * i));
+  b.writeBigInt64LE(BigInt(fs.namelen ?? 255), 64);
+  b.writeBigInt64LE(BigInt(fs.bsize), 72);
+  return b;
+}

@@ -1,0 +1,65 @@
+/**
+ * A virtual file system: a mount whose files are not host files but the module's own (a disk
+ * image read by a file-system implementation, an in-memory tree...). Paths are mount-relative
+ * (`/` = the mount point). Methods throw SyscallError('ENOENT'...) to fail a call; a missing
+ * optional method makes the calls that need it fail with EROFS (changes) or ENOTSUP.
+ *
+ * An opened file is given to the process as a real fd holding the content (a memfd: read,
+ * write, mmap, sendfile and poll stay in the kernel); once the process has closed it for good
+ * (every dup, fork and mapping gone), the new content is handed back with write().
+ */
+import type { DirEntry } from '../families/path.js';
+
+/** What stat(2) shows of a file. Times in ms since the epoch. */
+export interface VStat {
+  /** type and permission bits (S_IFREG | 0o644...) */
+  mode: number;
+  size: number;
+  ino?: number;
+  nlink?: number;
+  uid?: number;
+  gid?: number;
+  /** device number of a char/block device file */
+  rdev?: number;
+  atimeMs?: number;
+  mtimeMs?: number;
+  ctimeMs?: number;
+}
+
+/** What statfs(2) shows of the file system. */
+export interface VStatFs {
+  type: number;
+  bsize: number;
+  blocks: number;
+  bfree: number;
+  bavail: number;
+  files: number;
+  ffree: number;
+  namelen?: number;
+}
+
+export interface VirtualFs {
+  /** metadata of mpath (not following a final symlink), or null when it does not exist */
+  lstat(mpath: string): VStat | null;
+  readlink(mpath: string): string;
+  readdir(mpath: string): DirEntry[];
+  /** the whole content of a regular file (at open) */
+  read(mpath: string): Buffer;
+  /** the content after the file was changed through an fd (when the process is done with it) */
+  write?(mpath: string, data: Buffer): void;
+  /** makes an empty regular file (open with O_CREAT) */
+  create?(mpath: string, mode: number): void;
+  mkdir?(mpath: string, mode: number): void;
+  rmdir?(mpath: string): void;
+  unlink?(mpath: string): void;
+  rename?(from: string, to: string): void;
+  link?(from: string, to: string): void;
+  symlink?(target: string, mpath: string): void;
+  chmod?(mpath: string, mode: number): void;
+  chown?(mpath: string, uid: number, gid: number): void;
+  utimens?(mpath: string, atimeMs: number, mtimeMs: number): void;
+  truncate?(mpath: string, size: number): void;
+  statfs?(mpath: string): VStatFs;
+}
+
+export const isVirtualFs = (s: unknown): s is VirtualFs => typeof (s as VirtualFs | undefined)?.lstat === 'function';
