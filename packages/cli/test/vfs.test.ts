@@ -44,6 +44,15 @@ describe('a virtual file system (vumemfs)', () => {
     assert.equal(r.stdout, 'hi dynamic\nhi static\nscript ./s x\nhi spawned\n', r.stderr);
   });
 
+  it('shows the view paths of its open files in /proc/PID/fd', () => {
+    const work = tmpdir();
+    const r = umvuBash(
+      mountMemfs(`${work}/mem`) +
+        `cd ${work}/mem; echo a > f; exec 3<f 4<.; readlink /proc/self/fd/3 /proc/$$/fd/4; python3 -c 'import os; print(os.path.realpath("/proc/self/fd/3"))'`,
+    );
+    assert.equal(r.stdout, `${work}/mem/f\n${work}/mem\n${work}/mem/f\n`, r.stderr);
+  });
+
   it('writes content back when the last user closes it, mapped writes included; umount waits for open files', () => {
     const work = tmpdir();
     const log = path.join(work, 'writeback.log');

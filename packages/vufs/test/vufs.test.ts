@@ -51,6 +51,11 @@ describe('vufs: the VUOS tutorial', () => {
     assert.equal(r.stdout, `same\n${hostMnt}\nfull\n${hostMnt}\n1\n0\n${unreal}\n${unreal.slice(1)}\n`, r.stderr);
   });
 
+  it('umvu -x: a module\'s own paths are host paths (no layering)', () => {
+    const r = umvuBash('set -e; vu_insmod vufs; vumount -t vufs / /mnt; vumount -t vufs / /mnt; diff <(ls /mnt) <(ls /mnt/mnt) >/dev/null || echo "not layered"', ['-x']);
+    assert.equal(r.stdout, fs.readdirSync('/').join() === fs.readdirSync('/mnt').join() ? '' : 'not layered\n', r.stderr);
+  });
+
   it('mounts a file over a file', () => {
     const work = tmpdir();
     fs.writeFileSync(path.join(work, 'resolv.conf'), 'nameserver 80.80.80.80\n');

@@ -194,6 +194,7 @@ function hostPath(hv: Hypervisor, abs: string, o = owner(hv, abs), access: Acces
 
 /** p as a service of entry sees it, on the host (older mounts may serve it). */
 function throughOlderMounts(hv: Hypervisor, p: string, entry: Entry, access: Access): string {
+  if (hv.noNesting) return p; // umvu -x: a module's paths are host paths
   for (let cur = owner(hv, p, entry.epoch); cur; cur = owner(hv, p, cur.entry.epoch)) {
     const files = filesOf(cur.entry);
     if (!files) return ''; // inside a virtual file system
@@ -315,6 +316,29 @@ function procLink(hv: Hypervisor, call: SyscallCall, abs: string): string | unde
 }
 
 /**
+ * readlink of /proc/PID/fd/N (as ls -l /proc/self/fd and realpath read it): an fd opened on
+ * behalf shows its path in the view, not the host's (or the memfd's). Undefined otherwise.
+ */
+function readFdLink(hv: Hypervisor, call: SyscallCall, arg: number): Answer | undefined {
+  const m = /^\/proc\/(self|thread-self|\d+)(?:\/task\/\d+)?\/fd\/(\d+)$/.exec(call.readString(arg));
+  if (!m) return undefined;
+  const pid = m[1] === 'self' || m[1] === 'thread-self' ? call.tid : Number(m[1]);
+  const owner = hv.shadows.ofFd(pid, Number(m[2]))?.owner as { viewPath: string } | undefined;
+  let view = owner?.viewPath;
+  if (view === undefined) {
+    try {
+      view = hv.dirViews.viewPathOf(fs.readlinkSync(`/proc/${pid}/fd/${m[2]}`));
+    } catch {
+      return undefined;
+    }
+  }
+  if (view === undefined) return undefined;
+  const text = Buffer.from(view).subarray(0, Math.max(0, call.long(arg + 2)));
+  call.writeMem(call.args[arg + 1], text);
+  return Answer.value(text.length);
+}
+
+/**
  * chdir: into a mount, or anywhere from a virtual cwd, the process keeps a virtual cwd (the
  * kernel's cannot be changed from outside); an absolute real path from a real cwd is the
  * kernel's business.
@@ -432,6 +456,10 @@ export function pathSyscall(hv: Hypervisor, call: SyscallCall): Answer | Promise
     if (table !== undefined) return openGenerated(call, table, call.name === 'open' ? 1 : 2);
   }
   if (call.name === 'openat2') return openat2(hv, call);
+  if (call.name === 'readlink' || call.name === 'readlinkat') {
+    const answer = readFdLink(hv, call, arg);
+    if (answer) return answer;
+  }
   if (call.name === 'bind' || call.name === 'connect' || call.name === 'inotify_add_watch') return fdPathSyscall(hv, call);
   const spec = PATH_CALLS[call.name];
   if (!spec) {
