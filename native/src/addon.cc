@@ -29,6 +29,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitSpawn(env, exports);
   InitListener(env, exports);
   InitMemory(env, exports);
+  InitPaths(env, exports);
   return exports;
 }
 

@@ -15,7 +15,8 @@ import { SYSCALLS, syscallInfo, syscallNumber } from './syscalls/x86_64.js';
 import { virtualSyscall } from './families/virtual.js';
 import { procSyscall } from './families/proc.js';
 import { mountSyscall } from './families/mount.js';
-import { pathSyscall } from './families/path.js';
+import { pathArgsOf, pathSyscall } from './families/path.js';
+import { nativePathTable } from './path/native-table.js';
 import { describeCall } from './describe.js';
 
 export interface ViewOptions {
@@ -41,7 +42,10 @@ export interface ViewOptions {
   sigBlocked?: bigint;
 }
 
+const ACT_CONTINUE = 0;
 const ACT_JS = 1;
+/** decided by the native path fast path (path/native-table.ts) */
+const ACT_PATH = 2;
 const CTL_RECORD = 12;
 const CTL_EXEC_FAILED = 3;
 const CTL_ROOT_EXIT = 4;
@@ -129,11 +133,20 @@ export class Hypervisor {
     const actions = new Uint8Array(1024);
     for (const e of this.registry.all('sc')) actions[Number(e.key)] = ACT_JS;
     if (this.modules.list().some((s) => s.definition.mount)) actions[syscallNumber('mount')] = ACT_JS;
-    if (this.registry.all('path').some((e) => e.options.mount))
-      for (const name of ['umount2', 'open', 'openat']) actions[syscallNumber(name)] = ACT_JS; // (open: /proc/mounts)
-    // files mounted: every path call is resolved over the view
-    if (this.registry.all('path').some((e) => e.options.files))
-      for (const s of SYSCALLS) if (s.family === 'path') actions[s.nr] = ACT_JS;
+    const entries = this.registry.all('path');
+    const files = entries.some((e) => e.options.files);
+    const mounts = entries.some((e) => e.options.mount);
+    if (mounts) actions[syscallNumber('umount2')] = ACT_JS;
+    if (files || mounts) {
+      // files mounted: every path call is resolved over the view; mounts only: open (/proc/mounts).
+      // The native path fast path decides what it can prove; the rest goes to JavaScript.
+      const table = nativePathTable(entries);
+      if (table) native.setPathTable(table);
+      for (const s of SYSCALLS) {
+        if (s.family !== 'path' || actions[s.nr] === ACT_JS || (!files && s.name !== 'open' && s.name !== 'openat')) continue;
+        actions[s.nr] = !table ? ACT_JS : pathArgsOf(s.name)?.length ? ACT_PATH : ACT_CONTINUE;
+      }
+    }
     native.setActions(actions);
     native.setTraceAll(this.noFastPath || this.logger.isGlobal('s'));
   }

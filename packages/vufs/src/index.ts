@@ -37,8 +37,9 @@ function mount(req: MountRequest): void {
   const excepted = (tail: string) => opts.except.some((e) => tail === e || tail.startsWith(e + '/'));
   api.addEntry('path', req.target, {
     mount: { ...req.info, source },
-    files: { redirect: (mpath: string) => path.join(source, mpath) },
-    confirm: (tail) => !excepted(String(tail)),
+    // without exceptions a pure prefix redirect, which the native fast path serves by itself
+    files: { redirect: (mpath: string) => path.join(source, mpath), hostPrefix: opts.except.length ? undefined : source },
+    confirm: opts.except.length ? (tail) => !excepted(String(tail)) : undefined,
     permanent: /(^|,)permanent(,|$)/.test(req.data),
   });
 }

@@ -29,17 +29,23 @@ const O_CLOEXEC = 0o2000000;
 /** A mount's file service: where on the host a path of the mount lives (vufs bind...). */
 export interface PathService {
   redirect(mpath: string): string;
+  /**
+   * Declares a pure prefix redirect: redirect(mpath) is always path.join(hostPrefix, mpath) and
+   * nothing else of the mount changes resolution (no exceptions). The native fast path may then
+   * serve stat, access, readlink, getxattr and open of paths that stay inside the mount itself.
+   */
+  hostPrefix?: string;
 }
 
 type Follow = boolean | { flags: number; nofollow?: number; follow?: number };
-interface PathArg {
+export interface PathArg {
   arg: number;
   dirfd?: number;
   follow: Follow;
   /** flags argument whose AT_EMPTY_PATH allows an empty path */
   emptyFlags?: number;
 }
-interface Spec {
+export interface Spec {
   paths: PathArg[];
   /** output buffers: fixed size, or the size in an argument (the result says how much was written) */
   out?: Array<{ arg: number; size: number } | { arg: number; sizeArg: number }>;
@@ -57,7 +63,7 @@ const f = (arg: number, follow: Follow, dirfd?: number, emptyFlags?: number): Pa
 const atFlags = (flags: number): Follow => ({ flags, nofollow: AT_SYMLINK_NOFOLLOW });
 
 /** The path calls performed on behalf, by name (x86_64 argument positions). */
-const PATH_CALLS: Record<string, Spec> = {
+export const PATH_CALLS: Record<string, Spec> = {
   stat: { paths: [f(0, true)], out: [{ arg: 1, size: 144 }] },
   lstat: { paths: [f(0, false)], out: [{ arg: 1, size: 144 }] },
   newfstatat: { paths: [f(1, atFlags(3), 0, 3)], out: [{ arg: 2, size: 144 }] },
@@ -142,6 +148,16 @@ function resolveArg(hv: Hypervisor, call: SyscallCall, p: PathArg): ViewPath | {
     },
   };
   const dirfd = p.dirfd === undefined ? AT_FDCWD : call.int(p.dirfd);
+  const emptyOk = p.emptyFlags !== undefined && (call.int(p.emptyFlags) & AT_EMPTY_PATH) !== 0;
+  // AT_EMPTY_PATH on an fd: the call is about the fd's own file, resolved by nobody (a file
+  // outside every mount, hence EXDEV if the call also names a path in a mount)
+  let text: string;
+  try {
+    text = call.args[p.arg] === 0n ? '' : call.readString(p.arg);
+  } catch (error) {
+    return { error, virtual };
+  }
+  if (text === '' && emptyOk && dirfd !== AT_FDCWD) return { error: new SyscallError('EXDEV'), virtual };
   const vcwd = dirfd === AT_FDCWD ? call.process?.vcwd : undefined;
   let base: string;
   try {
@@ -157,9 +173,7 @@ function resolveArg(hv: Hypervisor, call: SyscallCall, p: PathArg): ViewPath | {
       : p.follow.nofollow !== undefined
         ? !(flags & p.follow.nofollow)
         : !!(flags & (p.follow.follow ?? 0));
-  const emptyOk = p.emptyFlags !== undefined && (call.int(p.emptyFlags) & AT_EMPTY_PATH) !== 0;
   try {
-    const text = call.args[p.arg] === 0n ? '' : call.readString(p.arg);
     // relative to a virtual cwd, the kernel would start from a stale directory
     if (vcwd !== undefined && !text.startsWith('/')) virtual = true;
     const r = resolvePath(text, { base, follow, emptyPathAllowed: emptyOk }, oracle);
@@ -235,6 +249,18 @@ function openGenerated(call: SyscallCall, content: string, flagsArg: number): An
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/**
+ * The path arguments pathSyscall resolves for a call (what the native fast path must check
+ * before a CONTINUE); [] for calls that name no path; undefined for calls that are not path calls.
+ */
+export function pathArgsOf(name: string): PathArg[] | undefined {
+  if (name === 'chdir') return [f(0, true)];
+  if (name === 'getcwd' || name === 'fchdir') return [];
+  if (PATH_CALLS[name]) return PATH_CALLS[name].paths;
+  const arg = pathArg(name);
+  return arg < 0 ? [] : [f(arg, true, arg === 1 ? 0 : undefined)];
 }
 
 export function pathSyscall(hv: Hypervisor, call: SyscallCall): Answer {
