@@ -34,7 +34,7 @@ constexpr int kXattrSizeMax = 65536;
 // open flags a native open may pass to openat2 (which, unlike open, refuses unknown bits)
 constexpr int kOpenFlagsOk = O_ACCMODE | O_APPEND | O_NONBLOCK | O_DSYNC | O_SYNC | O_DIRECT | O_LARGEFILE |
                              O_DIRECTORY | O_NOFOLLOW | O_NOATIME | O_CLOEXEC | O_TRUNC | O_EXCL | O_NOCTTY |
-                             O_PATH | FASYNC;
+                             FASYNC;
 
 // One path argument: where the path, its dirfd and the flags that decide following are.
 struct ArgLayout {
@@ -244,34 +244,26 @@ PathVerdict AnswerError(int listener, const struct seccomp_notif *n, int err) {
   return PATH_ANSWERED;
 }
 
-// A native open: the file is opened once as O_PATH to check it is a regular file or a
+// A native open: the walk (an O_PATH fd) shows whether the file is a regular file or a
 // directory (a FIFO or a device could block the listener), then opened for real, O_NONBLOCK
 // until it is known to be the same file.
 PathVerdict Open(int listener, const struct seccomp_notif *n, const Checked &c, int walk, int flags) {
   struct stat st;
   if (fstat(walk, &st) < 0) return PATH_JS;
-  bool cloexec = flags & O_CLOEXEC;
-  int fd;
-  Fd opened(-1);
-  if (flags & O_PATH) {
-    fd = walk;
-  } else {
-    if (S_ISLNK(st.st_mode)) return AnswerError(listener, n, ELOOP);  // O_NOFOLLOW on a symlink
-    if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) return PATH_JS;
-    opened.fd = Openat2(c.mount->hostFd, c.rest.c_str(), (flags & ~O_CLOEXEC) | O_CLOEXEC | O_NOCTTY | O_NONBLOCK,
-                        RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS);
-    if (opened.fd < 0) return errno == EXDEV || errno == ELOOP ? PATH_JS : AnswerError(listener, n, errno);
-    struct stat st2;
-    if (fstat(opened.fd, &st2) < 0 || st2.st_dev != st.st_dev || st2.st_ino != st.st_ino) return PATH_JS;
-    if (!(flags & O_NONBLOCK)) fcntl(opened.fd, F_SETFL, fcntl(opened.fd, F_GETFL) & ~O_NONBLOCK);
-    fd = opened.fd;
-  }
+  if (S_ISLNK(st.st_mode)) return AnswerError(listener, n, ELOOP);  // O_NOFOLLOW on a symlink
+  if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) return PATH_JS;
+  Fd opened(Openat2(c.mount->hostFd, c.rest.c_str(), (flags & ~O_CLOEXEC) | O_CLOEXEC | O_NOCTTY | O_NONBLOCK,
+                    RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS));
+  if (opened.fd < 0) return errno == EXDEV || errno == ELOOP ? PATH_JS : AnswerError(listener, n, errno);
+  struct stat st2;
+  if (fstat(opened.fd, &st2) < 0 || st2.st_dev != st.st_dev || st2.st_ino != st.st_ino) return PATH_JS;
+  if (!(flags & O_NONBLOCK)) fcntl(opened.fd, F_SETFL, fcntl(opened.fd, F_GETFL) & ~O_NONBLOCK);
   if (!StillValid(listener, n->id)) return PATH_ANSWERED;
   struct seccomp_notif_addfd a = {};
   a.id = n->id;
-  a.srcfd = fd;
+  a.srcfd = opened.fd;
   a.flags = SECCOMP_ADDFD_FLAG_SEND;
-  a.newfd_flags = cloexec ? O_CLOEXEC : 0;
+  a.newfd_flags = flags & O_CLOEXEC;
   if (ioctl(listener, SECCOMP_IOCTL_NOTIF_ADDFD, &a) < 0 && errno != ENOENT) return AnswerError(listener, n, errno);
   return PATH_ANSWERED;
 }
@@ -283,7 +275,7 @@ PathVerdict PerformInMount(int listener, const struct seccomp_notif *n, const Op
   int openFlags = op.kind == OP_OPEN ? int32(op.flags) : 0;
   if (op.kind == OP_OPEN &&
       ((openFlags & (O_CREAT | __O_TMPFILE)) || (openFlags & ~kOpenFlagsOk) || (openFlags & O_ACCMODE) == O_ACCMODE))
-    return PATH_JS;  // creating calls need the caller's umask; odd flags: as the kernel says, in JS
+    return PATH_JS;  // creating calls need the caller's umask; O_PATH fds cannot be injected (ADDFD)
   uint64_t walkFlags = O_PATH | O_CLOEXEC | (c.follow ? 0 : O_NOFOLLOW) | (openFlags & O_DIRECTORY);
   // BENEATH: a `..` or an absolute symlink leaving the mount fails with EXDEV (then JS)
   Fd walk(Openat2(c.mount->hostFd, c.rest.c_str(), walkFlags, RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS));
