@@ -94,6 +94,39 @@ const WORKLOADS = [
     argv: () => sh('find /usr/lib -type f | wc -l'),
     target: { ratio: 2.5 }, sameStdout: true,
   },
+  // A vufs bind of /usr/share at BIND_TARGET (absent on the host): `in` walks the mount, `out`
+  // walks /usr/share itself with the mount present. Natively (and under PRoot, with -b) the
+  // same command runs on /usr/share; `ls-share`/`find-share` are the same without any module.
+  {
+    name: 'ls-share', title: 'ls -lR /usr/share (no module)',
+    argv: () => sh('ls -lR /usr/share > /dev/null'),
+    target: null,
+  },
+  {
+    name: 'ls-bind', title: 'ls -lR over a vufs bind of /usr/share',
+    argv: () => sh('ls -lR /usr/share > /dev/null'), bind: { cmd: (d) => `ls -lR ${d} > /dev/null`, walk: 'in' },
+    target: { ratio: 2.5 },
+  },
+  {
+    name: 'ls-out', title: 'ls -lR /usr/share, vufs bind elsewhere',
+    argv: () => sh('ls -lR /usr/share > /dev/null'), bind: { cmd: (d) => `ls -lR ${d} > /dev/null`, walk: 'out' },
+    target: null,
+  },
+  {
+    name: 'find-share', title: 'find /usr/share | wc -l (no module)',
+    argv: () => sh('find /usr/share | wc -l'),
+    target: null, sameStdout: true,
+  },
+  {
+    name: 'find-bind', title: 'find over a vufs bind of /usr/share',
+    argv: () => sh('find /usr/share | wc -l'), bind: { cmd: (d) => `find ${d} | wc -l`, walk: 'in' },
+    target: { ratio: 2.5 }, sameStdout: true,
+  },
+  {
+    name: 'find-out', title: 'find /usr/share | wc -l, vufs bind elsewhere',
+    argv: () => sh('find /usr/share | wc -l'), bind: { cmd: (d) => `find ${d} | wc -l`, walk: 'out' },
+    target: null, sameStdout: true,
+  },
   {
     name: 'tar', title: 'tar c /usr/share/doc | wc -c',
     argv: () => sh('tar c /usr/share/doc 2>/dev/null | wc -c'),
@@ -138,7 +171,10 @@ const WORKLOADS = [
   },
 ];
 // Run startup first: its overhead is used for the "excl. startup" column.
-const RUN_ORDER = ['startup', 'ls', 'find', 'tar', 'dd512', 'dd1', 'getppid', 'make', 'stat'];
+const RUN_ORDER = ['startup', 'ls', 'find', 'ls-share', 'ls-bind', 'ls-out', 'find-share', 'find-bind', 'find-out',
+  'tar', 'dd512', 'dd1', 'getppid', 'make', 'stat'];
+const BIND_SOURCE = '/usr/share';
+const BIND_TARGET = '/tmp/umvu-bench-bind';
 
 function countStr(n, decimal = false) {
   if (!decimal && n % (1024 * K) === 0) return `${n / (1024 * K)}M`;
@@ -151,7 +187,7 @@ function countStr(n, decimal = false) {
 if (opts.list) {
   for (const w of WORKLOADS) {
     const t = typeof w.title === 'function' ? w.title(w.n.full) : w.title;
-    console.log(`${w.name.padEnd(8)} ${t.padEnd(42)} ${targetStr(w.target)}`);
+    console.log(`${w.name.padEnd(10)} ${t.padEnd(46)} ${targetStr(w.target)}`);
   }
   process.exit(0);
 }
@@ -180,6 +216,19 @@ const TTY = process.stderr.isTTY;
 function progress(msg, transient = false) {
   if (TTY) process.stderr.write(`\r\x1b[K${msg}${transient ? '' : '\n'}`);
   else if (!transient) process.stderr.write(`${msg}\n`);
+}
+
+/**
+ * A workload's command line in a mode. Bind workloads: under umvu the command loads vufs and
+ * mounts the bind first; under PRoot the bind is proot's own -b.
+ */
+function modeArgv(w, m, n) {
+  if (!w.bind || m.key === 'native') return [...m.prefix, ...w.argv(n)];
+  const dir = w.bind.walk === 'in' ? BIND_TARGET : BIND_SOURCE;
+  if (m.key === 'proot') return [...m.prefix, '-b', `${BIND_SOURCE}:${BIND_TARGET}`, ...sh(w.bind.cmd(dir))];
+  const bin = dirname(opts.umvu);
+  const mount = `${join(bin, 'vu_insmod')} vufs && ${join(bin, 'vumount')} -t vufs ${BIND_SOURCE} ${BIND_TARGET}`;
+  return [...m.prefix, ...sh(`${mount} && ${w.bind.cmd(dir)}`)];
 }
 
 /** Runs argv under timeit; returns {wall (s), status, signal, timedout, stdout, stderr}. */
@@ -232,7 +281,7 @@ function runWorkload(w, idx, total) {
   for (const m of MODES) {
     const scale = m.scaled && w.prootDiv ? w.prootDiv : 1;
     const mn = w.n ? Math.max(1, Math.round(n / scale)) : 0;
-    state[m.key] = { m, scale, argv: [...m.prefix, ...w.argv(mn)], done: false };
+    state[m.key] = { m, scale, argv: modeArgv(w, m, mn), done: false };
     res.modes[m.key] = {
       argv: state[m.key].argv, scale, samples: [], nsPerCall: [], median: null, status: 'ok',
     };
