@@ -103,15 +103,21 @@ describe('native path fast path: traps (vufs bind, compared with real directorie
     const N = path.join(work, 'N');
     const V = path.join(work, 'V');
     const native = run('bash', ['-c', script(N)]);
-    const view = umvuBash(
-      `set -e; vu_insmod vufs; vumount -t vufs ${work}/srcA ${V}/mnt; vumount -t vufs ${work}/srcB ${V}/shadow; set +e; ${script(V)}`,
-    );
     assert.equal(native.status, 0, native.stderr);
-    assert.equal(view.stderr, native.stderr.replaceAll(N, V));
-    assert.equal(view.stdout, native.stdout.replaceAll(N, V));
-    // the native open wrote through the mount, on the host directory
-    assert.equal(fs.readFileSync(path.join(work, 'srcA/new'), 'utf8'), 'trunc\n');
-    assert.ok(!fs.existsSync(path.join(V, 'mnt')));
+    // with the native fast path, and with -S (every call resolved in JavaScript)
+    for (const opts of [[], ['-S']]) {
+      fs.rmSync(path.join(work, 'srcA/new'), { force: true });
+      fs.utimesSync(path.join(work, 'srcA'), 1e9, 1e9);
+      const view = umvuBash(
+        `set -e; vu_insmod vufs; vumount -t vufs ${work}/srcA ${V}/mnt; vumount -t vufs ${work}/srcB ${V}/shadow; set +e; ${script(V)}`,
+        opts,
+      );
+      assert.equal(view.stderr, native.stderr.replaceAll(N, V), `umvu ${opts}`);
+      assert.equal(view.stdout, native.stdout.replaceAll(N, V), `umvu ${opts}`);
+      // the open wrote through the mount, on the host directory
+      assert.equal(fs.readFileSync(path.join(work, 'srcA/new'), 'utf8'), 'trunc\n');
+      assert.ok(!fs.existsSync(path.join(V, 'mnt')));
+    }
   });
 
   it('a mount point at the top of the tree that does not exist on the host', () => {

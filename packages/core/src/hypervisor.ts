@@ -16,7 +16,7 @@ import { virtualSyscall } from './families/virtual.js';
 import { procSyscall } from './families/proc.js';
 import { mountSyscall } from './families/mount.js';
 import { pathArgsOf, pathSyscall } from './families/path.js';
-import { nativePathTable } from './path/native-table.js';
+import { NO_PATH_TABLE, nativePathTable } from './path/native-table.js';
 import { describeCall } from './describe.js';
 
 export interface ViewOptions {
@@ -137,15 +137,14 @@ export class Hypervisor {
     const files = entries.some((e) => e.options.files);
     const mounts = entries.some((e) => e.options.mount);
     if (mounts) actions[syscallNumber('umount2')] = ACT_JS;
-    if (files || mounts) {
-      // files mounted: every path call is resolved over the view; mounts only: open (/proc/mounts).
-      // The native path fast path decides what it can prove; the rest goes to JavaScript.
-      const table = nativePathTable(entries);
-      if (table) native.setPathTable(table);
-      for (const s of SYSCALLS) {
-        if (s.family !== 'path' || actions[s.nr] === ACT_JS || (!files && s.name !== 'open' && s.name !== 'openat')) continue;
+    // files mounted: every path call is resolved over the view; mounts only: open (/proc/mounts).
+    // The native path fast path decides what it can prove; the rest goes to JavaScript.
+    const table = files || mounts ? nativePathTable(entries) : NO_PATH_TABLE;
+    native.setPathTable(table ?? NO_PATH_TABLE); // (also closes the host directories of old mounts)
+    for (const s of SYSCALLS) {
+      if (s.family !== 'path' || actions[s.nr] === ACT_JS) continue;
+      if (files || (mounts && (s.name === 'open' || s.name === 'openat')))
         actions[s.nr] = !table ? ACT_JS : pathArgsOf(s.name)?.length ? ACT_PATH : ACT_CONTINUE;
-      }
     }
     native.setActions(actions);
     native.setTraceAll(this.noFastPath || this.logger.isGlobal('s'));

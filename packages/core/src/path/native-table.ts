@@ -42,6 +42,9 @@ function nativeArg(p: PathArg): NativePathArg {
   };
 }
 
+/** Nothing mounted. */
+export const NO_PATH_TABLE: NativePathTable = { mounts: [], calls: [], vfdLow: VIRTUAL_FD_RANGE.low, vfdHigh: VIRTUAL_FD_RANGE.high };
+
 const under = (p: string, mount: string) => p === mount || p.startsWith(mount + '/');
 
 /** Path syscalls whose path arguments the listener can check: nr -> layout. */
