@@ -8,6 +8,10 @@
  * Served here: the calls in PATH_CALLS, and chdir/getcwd: a process that enters a mount gets a
  * virtual cwd (VuProcess.vcwd). Others that touch a mount fail with ENOTSUP until the path
  * engine covers them.
+ *
+ * Most calls never get here: the native listener continues those it proves touch no mount
+ * and performs the simple ones inside pure redirects itself (path/native-table.ts); this is
+ * what it cannot prove, and everything under `umvu -S`.
  */
 import fs from 'node:fs';
 import { native } from '../native.js';
