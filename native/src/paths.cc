@@ -28,9 +28,7 @@ namespace {
 constexpr int kMaxPathNr = 512;
 constexpr int kPathMax = 4096;
 constexpr int kXattrSizeMax = 65536;
-#ifndef __O_TMPFILE
-#define __O_TMPFILE 020000000
-#endif
+constexpr int kTmpfileBit = 020000000;  // O_TMPFILE without its O_DIRECTORY
 // open flags a native open may pass to openat2 (which, unlike open, refuses unknown bits)
 constexpr int kOpenFlagsOk = O_ACCMODE | O_APPEND | O_NONBLOCK | O_DSYNC | O_SYNC | O_DIRECT | O_LARGEFILE |
                              O_DIRECTORY | O_NOFOLLOW | O_NOATIME | O_CLOEXEC | O_TRUNC | O_EXCL | O_NOCTTY |
@@ -274,7 +272,7 @@ PathVerdict PerformInMount(int listener, const struct seccomp_notif *n, const Op
   auto int32 = [&](int i) { return (int)(uint32_t)args[i]; };
   int openFlags = op.kind == OP_OPEN ? int32(op.flags) : 0;
   if (op.kind == OP_OPEN &&
-      ((openFlags & (O_CREAT | __O_TMPFILE)) || (openFlags & ~kOpenFlagsOk) || (openFlags & O_ACCMODE) == O_ACCMODE))
+      ((openFlags & (O_CREAT | kTmpfileBit)) || (openFlags & ~kOpenFlagsOk) || (openFlags & O_ACCMODE) == O_ACCMODE))
     return PATH_JS;  // creating calls need the caller's umask; O_PATH fds cannot be injected (ADDFD)
   uint64_t walkFlags = O_PATH | O_CLOEXEC | (c.follow ? 0 : O_NOFOLLOW) | (openFlags & O_DIRECTORY);
   // BENEATH: a `..` or an absolute symlink leaving the mount fails with EXDEV (then JS)
