@@ -49,7 +49,7 @@ export interface PathArg {
   /** flags argument whose AT_EMPTY_PATH allows an empty path */
   emptyFlags?: number;
 }
-export interface Spec {
+interface Spec {
   paths: PathArg[];
   /** output buffers: fixed size, or the size in an argument (the result says how much was written) */
   out?: Array<{ arg: number; size: number } | { arg: number; sizeArg: number }>;
@@ -67,7 +67,7 @@ const f = (arg: number, follow: Follow, dirfd?: number, emptyFlags?: number): Pa
 const atFlags = (flags: number): Follow => ({ flags, nofollow: AT_SYMLINK_NOFOLLOW });
 
 /** The path calls performed on behalf, by name (x86_64 argument positions). */
-export const PATH_CALLS: Record<string, Spec> = {
+const PATH_CALLS: Record<string, Spec> = {
   stat: { paths: [f(0, true)], out: [{ arg: 1, size: 144 }] },
   lstat: { paths: [f(0, false)], out: [{ arg: 1, size: 144 }] },
   newfstatat: { paths: [f(1, atFlags(3), 0, 3)], out: [{ arg: 2, size: 144 }] },
