@@ -94,6 +94,45 @@ const WORKLOADS = [
     argv: () => sh('find /usr/lib -type f | wc -l'),
     target: { ratio: 2.5 }, sameStdout: true,
   },
+  // A vufs bind of /usr/share at BIND_TARGET (absent on the host): `in` walks the mount, `out`
+  // walks /usr/share itself with the mount present. Natively (and under PRoot, with -b) the
+  // same command runs on /usr/share; `ls-share`/`find-share` are the same without any module.
+  {
+    name: 'bind-setup', title: 'true, vufs bind mounted (setup)',
+    argv: () => ['true'], bind: { cmd: () => 'true', walk: 'out' },
+    reps: { full: 5, quick: 2 },
+    target: null,
+  },
+  {
+    name: 'ls-share', title: 'ls -lR /usr/share (no module)',
+    argv: () => sh('ls -lR /usr/share > /dev/null'),
+    target: null,
+  },
+  {
+    name: 'ls-bind', title: 'ls -lR over a vufs bind of /usr/share',
+    argv: () => sh('ls -lR /usr/share > /dev/null'), bind: { cmd: (d) => `ls -lR ${d} > /dev/null`, walk: 'in' },
+    target: { ratio: 2.5 },
+  },
+  {
+    name: 'ls-out', title: 'ls -lR /usr/share, vufs bind elsewhere',
+    argv: () => sh('ls -lR /usr/share > /dev/null'), bind: { cmd: (d) => `ls -lR ${d} > /dev/null`, walk: 'out' },
+    target: null,
+  },
+  {
+    name: 'find-share', title: 'find /usr/share | wc -l (no module)',
+    argv: () => sh('find /usr/share | wc -l'),
+    target: null, sameStdout: true,
+  },
+  {
+    name: 'find-bind', title: 'find over a vufs bind of /usr/share',
+    argv: () => sh('find /usr/share | wc -l'), bind: { cmd: (d) => `find ${d} | wc -l`, walk: 'in' },
+    target: { ratio: 2.5 }, sameStdout: true,
+  },
+  {
+    name: 'find-out', title: 'find /usr/share | wc -l, vufs bind elsewhere',
+    argv: () => sh('find /usr/share | wc -l'), bind: { cmd: (d) => `find ${d} | wc -l`, walk: 'out' },
+    target: null, sameStdout: true,
+  },
   {
     name: 'tar', title: 'tar c /usr/share/doc | wc -c',
     argv: () => sh('tar c /usr/share/doc 2>/dev/null | wc -c'),
@@ -138,7 +177,10 @@ const WORKLOADS = [
   },
 ];
 // Run startup first: its overhead is used for the "excl. startup" column.
-const RUN_ORDER = ['startup', 'ls', 'find', 'tar', 'dd512', 'dd1', 'getppid', 'make', 'stat'];
+const RUN_ORDER = ['startup', 'ls', 'find', 'bind-setup', 'ls-share', 'ls-bind', 'ls-out', 'find-share', 'find-bind', 'find-out',
+  'tar', 'dd512', 'dd1', 'getppid', 'make', 'stat'];
+const BIND_SOURCE = '/usr/share';
+const BIND_TARGET = '/tmp/umvu-bench-bind';
 
 function countStr(n, decimal = false) {
   if (!decimal && n % (1024 * K) === 0) return `${n / (1024 * K)}M`;
@@ -151,7 +193,7 @@ function countStr(n, decimal = false) {
 if (opts.list) {
   for (const w of WORKLOADS) {
     const t = typeof w.title === 'function' ? w.title(w.n.full) : w.title;
-    console.log(`${w.name.padEnd(8)} ${t.padEnd(42)} ${targetStr(w.target)}`);
+    console.log(`${w.name.padEnd(10)} ${t.padEnd(46)} ${targetStr(w.target)}`);
   }
   process.exit(0);
 }
@@ -180,6 +222,19 @@ const TTY = process.stderr.isTTY;
 function progress(msg, transient = false) {
   if (TTY) process.stderr.write(`\r\x1b[K${msg}${transient ? '' : '\n'}`);
   else if (!transient) process.stderr.write(`${msg}\n`);
+}
+
+/**
+ * A workload's command line in a mode. Bind workloads: under umvu the command loads vufs and
+ * mounts the bind first; under PRoot the bind is proot's own -b.
+ */
+function modeArgv(w, m, n) {
+  if (!w.bind || m.key === 'native') return [...m.prefix, ...w.argv(n)];
+  const dir = w.bind.walk === 'in' ? BIND_TARGET : BIND_SOURCE;
+  if (m.key === 'proot') return [...m.prefix, '-b', `${BIND_SOURCE}:${BIND_TARGET}`, ...sh(w.bind.cmd(dir))];
+  const bin = dirname(opts.umvu);
+  const mount = `${join(bin, 'vu_insmod')} vufs && ${join(bin, 'vumount')} -t vufs ${BIND_SOURCE} ${BIND_TARGET}`;
+  return [...m.prefix, ...sh(`${mount} && ${w.bind.cmd(dir)}`)];
 }
 
 /** Runs argv under timeit; returns {wall (s), status, signal, timedout, stdout, stderr}. */
@@ -232,7 +287,7 @@ function runWorkload(w, idx, total) {
   for (const m of MODES) {
     const scale = m.scaled && w.prootDiv ? w.prootDiv : 1;
     const mn = w.n ? Math.max(1, Math.round(n / scale)) : 0;
-    state[m.key] = { m, scale, argv: [...m.prefix, ...w.argv(mn)], done: false };
+    state[m.key] = { m, scale, argv: modeArgv(w, m, mn), done: false };
     res.modes[m.key] = {
       argv: state[m.key].argv, scale, samples: [], nsPerCall: [], median: null, status: 'ok',
     };
@@ -383,7 +438,7 @@ function verdict(res) {
   return (u.median - nat.median) * 1000 <= t.addedMs ? 'PASS' : 'MISS';
 }
 
-function printTable(rows, startupAdded) {
+function printTable(rows, startupAdded, setupAdded) {
   const hasSlow = MODES.some((m) => m.key === 'umvu_slow');
   const head = ['workload', 'native', 'umvu', 'ratio', 'excl.start', 'proot', 'ratio'];
   if (hasSlow) head.push('umvu -S', 'ratio');
@@ -392,8 +447,10 @@ function printTable(rows, startupAdded) {
   for (const r of rows) {
     const u = r.modes.umvu;
     let excl = '-';
-    if (startupAdded != null && r.name !== 'startup' && u?.median != null && r.modes.native.median) {
-      excl = fmtRatio(Math.max(u.median - startupAdded, 0) / r.modes.native.median);
+    // bind workloads: without umvu's start, vu_insmod and vumount (the bind-setup workload)
+    const fixed = WORKLOADS.find((w) => w.name === r.name).bind ? setupAdded : startupAdded;
+    if (fixed != null && !['startup', 'bind-setup'].includes(r.name) && u?.median != null && r.modes.native.median) {
+      excl = fmtRatio(Math.max(u.median - fixed, 0) / r.modes.native.median);
     }
     const line = [r.title, cellTime(r.modes.native), cellTime(u), cellRatio(r, 'umvu'), excl,
       prootPath ? cellTime(r.modes.proot) : 'n/a', prootPath ? cellRatio(r, 'proot') : 'n/a'];
@@ -477,7 +534,10 @@ console.log(`umvu benchmark  ${meta.date}  ${meta.host}  ${nproc} CPUs  kernel $
   `${meta.git ? `  git ${meta.git.rev}${meta.git.dirty ? '+dirty' : ''}` : ''}${opts.quick ? '  (--quick)' : ''}`);
 console.log(`medians of wall times; repetitions: ${rows.map((r) => `${r.name} ${r.reps}`).join(', ')}`);
 console.log('');
-printTable(rows, startupAdded);
+const bindSetup = results.find((r) => r.name === 'bind-setup');
+const setupAdded = bindSetup?.modes.umvu?.median != null && bindSetup.modes.native.median != null
+  ? bindSetup.modes.umvu.median - bindSetup.modes.native.median : null;
+printTable(rows, startupAdded, setupAdded);
 
 // Notes: per-call costs, startup, extrapolations.
 const notes = [];
@@ -502,6 +562,10 @@ if (startupAdded != null) {
     `${startup.modes.proot?.median != null ? `; proot adds ${((startup.modes.proot.median - startup.modes.native.median) * 1000).toFixed(0)} ms` : ''}` +
     ' ("excl.start" = umvu ratio with this subtracted)' +
     `${nodeStart != null ? `; for reference \`node -e 0\` alone takes ${(nodeStart * 1000).toFixed(0)} ms` : ''}`);
+}
+if (setupAdded != null) {
+  notes.push(`bind setup: umvu + \`vu_insmod vufs\` + \`vumount\` add ${(setupAdded * 1000).toFixed(0)} ms` +
+    ' (subtracted in "excl.start" for the bind workloads)');
 }
 if (prootPath && rows.some((r) => r.modes.proot?.scale > 1)) {
   notes.push(`~: proot ran ${rows.filter((r) => r.modes.proot?.scale > 1).map((r) => `${r.name} /${r.modes.proot.scale}`).join(', ')}` +

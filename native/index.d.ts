@@ -56,3 +56,37 @@ export function execve(path: string, argv: string[], envp: string[], keepFds?: n
  * is answered, or -errno when the thread cannot be traced (the notification is still pending).
  */
 export function reissue(id: bigint, tid: number, nr: number, args: Array<bigint | number | string | Array<string | bigint>>): Promise<number>;
+/** One path argument of a syscall (argument indexes; -1: none). */
+export interface NativePathArg {
+  arg: number;
+  /** dirfd argument; -1: relative paths start at the cwd */
+  dirfd: number;
+  /** flags argument deciding whether the last symlink is followed; -1: `follow` */
+  flags: number;
+  follow: boolean;
+  /** follow unless this bit is set in flags (else: only if followBit is set) */
+  nofollow?: number;
+  followBit?: number;
+  /** flags argument whose AT_EMPTY_PATH allows an empty path; -1: none */
+  emptyFlags: number;
+}
+/** An operation the listener may perform on the host tree of a pure redirect (argument indexes). */
+export type NativePathOp =
+  | { kind: 'stat'; out: number }
+  | { kind: 'statx'; flags: number; mask: number; out: number }
+  | { kind: 'access'; mode: number; flags: number }
+  | { kind: 'readlink'; out: number; size: number }
+  | { kind: 'open'; flags: number }
+  | { kind: 'getxattr'; name: number; out: number; size: number };
+export interface NativePathTable {
+  /** every path entry: view path of its mount point; host: the host directory of a pure prefix redirect */
+  mounts: Array<{ path: string; host?: string }>;
+  calls: Array<{ nr: number; paths: NativePathArg[]; op?: NativePathOp }>;
+  /** the reserved range of virtual fds */
+  vfdLow: number;
+  vfdHigh: number;
+  /** calls about an fd itself (AT_EMPTY_PATH) go to JS: some fds stand for virtual files */
+  fdStatToJs?: boolean;
+}
+/** The data of the native path fast path (syscalls marked ACT_PATH = 2 in setActions). */
+export function setPathTable(table: NativePathTable): void;

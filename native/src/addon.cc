@@ -30,6 +30,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitListener(env, exports);
   InitMemory(env, exports);
   InitPtrace(env, exports);
+  InitPaths(env, exports);
   return exports;
 }
 

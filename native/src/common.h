@@ -4,6 +4,7 @@
 #include <linux/seccomp.h>
 #include <linux/filter.h>
 #include <cstdint>
+#include <sys/types.h>
 
 // UAPI bits newer than Debian 12's kernel headers (6.1); the running kernel has them.
 #ifndef SECCOMP_IOCTL_NOTIF_SET_FLAGS
@@ -37,6 +38,7 @@ struct ControlRecord {
 void InitSpawn(Napi::Env env, Napi::Object exports);
 void InitListener(Napi::Env env, Napi::Object exports);
 void InitMemory(Napi::Env env, Napi::Object exports);
+void InitPaths(Napi::Env env, Napi::Object exports);
 void InitPtrace(Napi::Env env, Napi::Object exports);
 
 // The seccomp listener fd of the view (-1 before it starts).
@@ -45,3 +47,12 @@ int ListenerFd();
 // Helpers shared by the files of the addon.
 uint64_t ToU64(const Napi::Value &v);
 Napi::Value ThrowErrno(Napi::Env env, const char *what, int err);
+
+constexpr uint64_t kPage = 4096;
+// Target memory (memory.cc): bytes read (-1: none), and 0 or errno.
+ssize_t ReadTarget(pid_t pid, uint64_t addr, uint8_t *out, size_t len);
+int WriteTarget(pid_t pid, uint64_t addr, const void *data, size_t len);
+
+// The native path fast path (paths.cc), for syscalls TypeScript marked ACT_PATH.
+enum PathVerdict { PATH_CONTINUE, PATH_JS, PATH_ANSWERED };
+PathVerdict HandlePathCall(int listener, const struct seccomp_notif *n);

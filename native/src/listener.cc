@@ -17,8 +17,9 @@
 
 namespace {
 
-// Fast-path actions per syscall number, chosen by TypeScript.
-enum Action : uint8_t { ACT_CONTINUE = 0, ACT_JS = 1 };
+// Fast-path actions per syscall number, chosen by TypeScript. ACT_PATH: decided by the path
+// fast path (paths.cc) from the mount table.
+enum Action : uint8_t { ACT_CONTINUE = 0, ACT_JS = 1, ACT_PATH = 2 };
 constexpr int kMaxNr = 1024;
 std::atomic<uint8_t> gActions[kMaxNr];
 // Tracked thread ids (processes with virtual state): every notification of theirs goes to JS.
@@ -61,14 +62,14 @@ void WakeJs() {
   }
 }
 
-bool NeedsJs(const struct seccomp_notif *n) {
-  if (gTraceAll.load(std::memory_order_relaxed)) return true;
-  if (TestBit(gTracked, n->pid)) return true;
+Action ActionFor(const struct seccomp_notif *n) {
+  if (gTraceAll.load(std::memory_order_relaxed)) return ACT_JS;
+  if (TestBit(gTracked, n->pid)) return ACT_JS;
   int nr = n->data.nr;
-  if (nr < 0) return true;  // VUOS virtual syscalls (-1..-5)
-  if (gTrackedCount.load(std::memory_order_relaxed) > 0 && !TestBit(gChecked, n->pid)) return true;
-  if (nr >= kMaxNr) return false;
-  return gActions[nr].load(std::memory_order_relaxed) == ACT_JS;
+  if (nr < 0) return ACT_JS;  // VUOS virtual syscalls (-1..-5)
+  if (gTrackedCount.load(std::memory_order_relaxed) > 0 && !TestBit(gChecked, n->pid)) return ACT_JS;
+  if (nr >= kMaxNr) return ACT_CONTINUE;
+  return (Action)gActions[nr].load(std::memory_order_relaxed);
 }
 
 void SendContinue(uint64_t id) {
@@ -89,10 +90,10 @@ void ListenerLoop() {
       usleep(1000);
       continue;
     }
-    if (!NeedsJs(n)) {
-      SendContinue(n->id);
-      continue;
-    }
+    Action act = ActionFor(n);
+    PathVerdict v = act == ACT_CONTINUE ? PATH_CONTINUE : act == ACT_PATH ? HandlePathCall(gListener, n) : PATH_JS;
+    if (v == PATH_CONTINUE) SendContinue(n->id);
+    if (v != PATH_JS) continue;
     std::lock_guard<std::mutex> lock(gQueueMu);
     gQueue.insert(gQueue.end(), buf.data(), buf.data() + 80);
     WakeJs();

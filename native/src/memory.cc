@@ -9,10 +9,6 @@
 #include <unistd.h>
 #include <vector>
 
-namespace {
-
-const uint64_t kPage = 4096;
-
 // Reads len bytes at addr of pid; never crosses a page boundary in one request so that an
 // unmapped page after the data does not fail the whole read. Falls back to /proc/PID/mem.
 ssize_t ReadTarget(pid_t pid, uint64_t addr, uint8_t *out, size_t len) {
@@ -35,6 +31,23 @@ ssize_t ReadTarget(pid_t pid, uint64_t addr, uint8_t *out, size_t len) {
   }
   return done;
 }
+
+// Writes len bytes at addr of pid -> 0 or errno. /proc/PID/mem also writes read-only pages.
+int WriteTarget(pid_t pid, uint64_t addr, const void *data, size_t len) {
+  struct iovec local = {const_cast<void *>(data), len};
+  struct iovec remote = {(void *)addr, len};
+  ssize_t n = process_vm_writev(pid, &local, 1, &remote, 1, 0);
+  if (n == (ssize_t)len) return 0;
+  std::string path = "/proc/" + std::to_string(pid) + "/mem";
+  int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return errno;
+  n = pwrite(fd, data, len, (off_t)addr);
+  int err = errno;
+  close(fd);
+  return n == (ssize_t)len ? 0 : n < 0 ? err : EFAULT;
+}
+
+namespace {
 
 Napi::Value ReadMem(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
@@ -71,24 +84,12 @@ Napi::Value ReadString(const Napi::CallbackInfo &info) {
   return env.Null();
 }
 
-// writeMem(pid, addr, buffer) -> 0 or errno. /proc/PID/mem also writes read-only pages.
+// writeMem(pid, addr, buffer) -> 0 or errno.
 Napi::Value WriteMem(const Napi::CallbackInfo &info) {
   pid_t pid = info[0].As<Napi::Number>().Int32Value();
   uint64_t addr = ToU64(info[1]);
   Napi::Buffer<uint8_t> data = info[2].As<Napi::Buffer<uint8_t>>();
-  struct iovec local = {data.Data(), data.Length()};
-  struct iovec remote = {(void *)addr, data.Length()};
-  ssize_t n = process_vm_writev(pid, &local, 1, &remote, 1, 0);
-  if (n != (ssize_t)data.Length()) {
-    std::string path = "/proc/" + std::to_string(pid) + "/mem";
-    int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
-    if (fd < 0) return Napi::Number::New(info.Env(), errno);
-    n = pwrite(fd, data.Data(), data.Length(), (off_t)addr);
-    int err = errno;
-    close(fd);
-    if (n != (ssize_t)data.Length()) return Napi::Number::New(info.Env(), n < 0 ? err : EFAULT);
-  }
-  return Napi::Number::New(info.Env(), 0);
+  return Napi::Number::New(info.Env(), WriteTarget(pid, addr, data.Data(), data.Length()));
 }
 
 // syscall(nr, ...args) -> result or -errno. Arguments: number, bigint, Buffer (its address),

@@ -17,7 +17,8 @@ import { execSyscall } from './families/exec.js';
 import { DirViews } from './path/dirviews.js';
 import { Shadows } from './vfs/shadows.js';
 import { mountSyscall } from './families/mount.js';
-import { pathSyscall } from './families/path.js';
+import { pathArgsOf, pathSyscall } from './families/path.js';
+import { NO_PATH_TABLE, nativePathTable } from './path/native-table.js';
 import { describeCall } from './describe.js';
 
 export interface ViewOptions {
@@ -43,7 +44,10 @@ export interface ViewOptions {
   sigBlocked?: bigint;
 }
 
+const ACT_CONTINUE = 0;
 const ACT_JS = 1;
+/** decided by the native path fast path (path/native-table.ts) */
+const ACT_PATH = 2;
 const CTL_RECORD = 12;
 const CTL_EXEC_FAILED = 3;
 const CTL_ROOT_EXIT = 4;
@@ -141,10 +145,21 @@ export class Hypervisor {
     for (const e of this.registry.all('sc')) actions[Number(e.key)] = ACT_JS;
     actions[syscallNumber('chroot')] = ACT_JS; // always virtual (families/path.ts)
     if (this.modules.list().some((s) => s.definition.mount)) actions[syscallNumber('mount')] = ACT_JS;
-    if (this.registry.all('path').some((e) => e.options.mount))
-      for (const name of ['umount2', 'open', 'openat']) actions[syscallNumber(name)] = ACT_JS; // (open: /proc/mounts)
-    // files mounted: every path call (and exec) is resolved over the view
-    if (this.filesMounted) for (const s of SYSCALLS) if (s.family === 'path' || s.family === 'exec') actions[s.nr] = ACT_JS;
+    const entries = this.registry.all('path');
+    const files = entries.some((e) => e.options.files);
+    const mounts = entries.some((e) => e.options.mount);
+    if (mounts) actions[syscallNumber('umount2')] = ACT_JS;
+    // files mounted: every path call (and exec) is resolved over the view; mounts only: open
+    // (/proc/mounts). The native path fast path decides what it can prove; the rest goes to JS.
+    const table = files || mounts ? nativePathTable(entries) : NO_PATH_TABLE;
+    native.setPathTable(table ?? NO_PATH_TABLE); // (also closes the host directories of old mounts)
+    for (const s of SYSCALLS) {
+      if (actions[s.nr] === ACT_JS) continue;
+      if (files && s.family === 'exec') actions[s.nr] = ACT_JS;
+      else if (s.family === 'path' && (files || (mounts && (s.name === 'open' || s.name === 'openat'))))
+        // getcwd: only a process with a virtual cwd or root (tracked: all its calls go to JS) differs
+        actions[s.nr] = table && pathArgsOf(s.name)?.length ? ACT_PATH : table && s.name === 'getcwd' ? ACT_CONTINUE : ACT_JS;
+    }
     native.setActions(actions);
     native.setTraceAll(this.noFastPath || this.logger.isGlobal('s'));
   }

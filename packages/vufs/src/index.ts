@@ -48,7 +48,9 @@ function mount(req: MountRequest): void {
   const excepted = (tail: string) => opts.except.some((e) => tail === e || tail.startsWith(e + '/'));
   let files: PathService;
   if (opts.mode === 'bind') {
-    files = { redirect: (mpath: string) => under(source, mpath) };
+    // a directory bound without exceptions is a pure prefix redirect: the native fast path serves it
+    const pure = opts.except.length === 0 && fs.statSync(source).isDirectory();
+    files = { redirect: (mpath: string) => under(source, mpath), hostPrefix: pure ? source : undefined };
   } else {
     const union = new Union(source, req.target, opts.mode);
     files = {
@@ -62,7 +64,7 @@ function mount(req: MountRequest): void {
   api.addEntry('path', req.target, {
     mount: { ...req.info, source },
     files,
-    confirm: (tail) => !excepted(String(tail)),
+    confirm: opts.except.length ? (tail) => !excepted(String(tail)) : undefined,
     permanent: /(^|,)permanent(,|$)/.test(req.data),
   });
 }

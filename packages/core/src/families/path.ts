@@ -8,6 +8,10 @@
  * Served here: the calls in PATH_CALLS, and chdir/getcwd: a process that enters a mount gets a
  * virtual cwd (VuProcess.vcwd). Others that touch a mount fail with ENOTSUP until the path
  * engine covers them.
+ *
+ * Most calls never get here: the native listener continues those it proves touch no mount
+ * and performs the simple ones inside pure redirects itself (path/native-table.ts); this is
+ * what it cannot prove, and everything under `umvu -S`.
  */
 import fs from 'node:fs';
 import { native } from '../native.js';
@@ -54,6 +58,13 @@ export interface PathService {
   renamed?(mpath: string): void;
   /** the entries of directory mpath when no single host directory has them (undefined: it has) */
   list?(mpath: string): DirEntry[] | undefined;
+  /**
+   * Declares a pure prefix redirect: redirect(mpath) is always hostPrefix + mpath, for every
+   * access, and nothing else of the mount changes resolution (no exceptions, no hooks). The
+   * native fast path may then serve stat, access, readlink, getxattr and open of paths that stay
+   * inside the mount itself.
+   */
+  hostPrefix?: string;
 }
 
 export type Follow = boolean | { flags: number; nofollow?: number; follow?: number };
@@ -233,8 +244,9 @@ export function resolveText(
   text: string,
   opts: { dirfd: number; follow: boolean; emptyPathAllowed?: boolean; finalName?: boolean },
 ): ViewPath | ResolveFailure {
-  // AT_EMPTY_PATH on an fd: the call concerns the open file itself, which the kernel knows
-  if (text === '' && opts.emptyPathAllowed && opts.dirfd !== AT_FDCWD) return { error: undefined, virtual: false };
+  // AT_EMPTY_PATH on an fd: the call is about the fd's own file, resolved by nobody (a file
+  // outside every mount, hence EXDEV if the call also names a path in a mount)
+  if (text === '' && opts.emptyPathAllowed && opts.dirfd !== AT_FDCWD) return { error: new SyscallError('EXDEV'), virtual: false };
   let virtual = false;
   const oracle: PathOracle = {
     lstat(abs) {
@@ -442,6 +454,19 @@ function openGenerated(call: SyscallCall, content: string, flagsArg: number): An
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/**
+ * The path arguments pathSyscall resolves for a call (what the native fast path must check
+ * before a CONTINUE); [] for calls that name no path or that JS must see (fchdir, sockets...);
+ * undefined for calls that are not path calls.
+ */
+export function pathArgsOf(name: string): PathArg[] | undefined {
+  if (name === 'chdir') return [f(0, true)];
+  if (name === 'inotify_add_watch') return [f(1, true)];
+  if (PATH_CALLS[name]) return PATH_CALLS[name].paths;
+  const arg = pathArg(name);
+  return arg < 0 || name === 'fchdir' ? [] : [f(arg, true, arg === 1 ? 0 : undefined)];
 }
 
 export function pathSyscall(hv: Hypervisor, call: SyscallCall): Answer | Promise<Answer> {
