@@ -242,7 +242,14 @@ export function resolveText(
   hv: Hypervisor,
   call: SyscallCall,
   text: string,
-  opts: { dirfd: number; follow: boolean; emptyPathAllowed?: boolean; finalName?: boolean },
+  opts: {
+    dirfd: number;
+    follow: boolean;
+    emptyPathAllowed?: boolean;
+    finalName?: boolean;
+    /** openat2's RESOLVE_* restrictions */
+    restrict?: { noSymlinks: boolean; noMagicLinks: boolean; beneath: boolean; inRoot: boolean; noXdev: boolean };
+  },
 ): ViewPath | ResolveFailure {
   // AT_EMPTY_PATH on an fd: the call is about the fd's own file, resolved by nobody (a file
   // outside every mount, hence EXDEV if the call also names a path in a mount)
@@ -258,7 +265,8 @@ export function resolveText(
         return st && { mode: st.mode };
       }
       try {
-        return { mode: fs.lstatSync(hostPath(hv, abs, o)).mode };
+        const st = fs.lstatSync(hostPath(hv, abs, o));
+        return { mode: st.mode, dev: st.dev };
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
         if (code === 'ENOENT') return null;
@@ -269,6 +277,7 @@ export function resolveText(
       const o = owner(hv, abs);
       const vfs = o && serviceOf(o.entry);
       if (isVirtualFs(vfs)) return vfs.readlink(o!.mpath);
+      if (opts.restrict?.noMagicLinks && /^\/proc\/\d+(\/task\/\d+)?\/(cwd|root|exe|fd\/\d+|map_files\/[^/]+)$/.test(abs)) throw new SyscallError('ELOOP');
       return procLink(hv, call, abs) ?? fs.readlinkSync(hostPath(hv, abs, o));
     },
   };
@@ -292,7 +301,21 @@ export function resolveText(
   try {
     // relative to a virtual cwd, the kernel would start from a stale directory
     if (vcwd !== undefined && !text.startsWith('/')) virtual = true;
-    const r = resolvePath(text, { base, root, follow: opts.follow, emptyPathAllowed: opts.emptyPathAllowed, finalName: opts.finalName }, oracle);
+    const x = opts.restrict;
+    const r = resolvePath(
+      text,
+      {
+        base,
+        root: x?.inRoot ? base : root,
+        follow: opts.follow,
+        emptyPathAllowed: opts.emptyPathAllowed,
+        finalName: opts.finalName,
+        noSymlinks: x?.noSymlinks,
+        beneath: x?.beneath,
+        noXdev: x?.noXdev,
+      },
+      oracle,
+    );
     const o = owner(hv, r.path);
     return {
       path: r.path,
@@ -511,20 +534,35 @@ export function pathSyscall(hv: Hypervisor, call: SyscallCall): Answer | Promise
 }
 
 /**
- * openat2 is openat with flags and mode in a struct open_how, plus RESOLVE_* restrictions. With
- * no restriction it is served exactly as openat; restricted resolution is not emulated over
- * mounts (ENOTSUP when a mount is involved).
+ * openat2 is openat with flags and mode in a struct open_how, plus RESOLVE_* restrictions on
+ * the resolution, which the view applies as the kernel does: NO_SYMLINKS (ELOOP), BENEATH
+ * (EXDEV when leaving the dirfd), IN_ROOT (the dirfd as root), NO_MAGICLINKS (the /proc links
+ * of fds and cwds: ELOOP), NO_XDEV (EXDEV on reaching another host file system: the view's
+ * mounts are not file-system boundaries). CACHED says EAGAIN: "retry without it".
  */
 function openat2(hv: Hypervisor, call: SyscallCall): Answer | Promise<Answer> {
   const OPEN_HOW_SIZE = 24;
   const SYS_openat = 257;
+  const RESOLVE = { NO_XDEV: 0x01, NO_MAGICLINKS: 0x02, NO_SYMLINKS: 0x04, BENEATH: 0x08, IN_ROOT: 0x10, CACHED: 0x20 };
   if (call.args[2] === 0n || call.long(3) < OPEN_HOW_SIZE) return Answer.continue(); // the kernel says EFAULT/EINVAL
   const how = call.readMem(call.args[2], OPEN_HOW_SIZE);
-  const resolve = how.readBigUInt64LE(16);
+  const resolve = Number(how.readBigUInt64LE(16));
   const asOpenat = call.as(SYS_openat, [call.args[0], call.args[1], how.readBigUInt64LE(0), how.readBigUInt64LE(8), 0n, 0n]);
-  if (resolve === 0n) return pathSyscall(hv, asOpenat);
-  const r = resolveArg(hv, asOpenat, PATH_CALLS.openat.paths[0]);
-  return r.virtual ? Answer.error('ENOTSUP') : Answer.continue();
+  if (resolve === 0) return pathSyscall(hv, asOpenat);
+  const flags = asOpenat.int(2);
+  const restrict = {
+    noSymlinks: (resolve & RESOLVE.NO_SYMLINKS) !== 0,
+    noMagicLinks: (resolve & RESOLVE.NO_MAGICLINKS) !== 0,
+    beneath: (resolve & RESOLVE.BENEATH) !== 0,
+    inRoot: (resolve & RESOLVE.IN_ROOT) !== 0,
+    noXdev: (resolve & RESOLVE.NO_XDEV) !== 0,
+  };
+  const text = asOpenat.args[1] === 0n ? '' : asOpenat.readString(1);
+  const r = resolveText(hv, asOpenat, text, { dirfd: asOpenat.int(0), follow: !(flags & O_NOFOLLOW), restrict });
+  if (!r.virtual) return Answer.continue(); // the kernel applies the restrictions itself
+  if ('error' in r) throw r.error;
+  if (resolve & RESOLVE.CACHED) throw new SyscallError('EAGAIN');
+  return performOnBehalf(hv, asOpenat, PATH_CALLS.openat, [r]);
 }
 
 /** What the kernel answers a call on a final name that is `.` or `..` (it names no entry). */

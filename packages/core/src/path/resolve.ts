@@ -21,6 +21,8 @@ export const MAXSYMLINKS = 40;
 /** What resolution needs to know of a file; mode 0 would be "does not exist". */
 export interface FileInfo {
   mode: number;
+  /** the device of a host file (RESOLVE_NO_XDEV compares it) */
+  dev?: number;
 }
 
 /** Where the facts come from: the newest module owning a path, or the kernel. */
@@ -45,6 +47,12 @@ export interface ResolveOptions {
    * kernel's rules differ per call; the caller passes the slash on to the host path).
    */
   finalName?: boolean;
+  /** openat2's RESOLVE_NO_SYMLINKS: following any symlink fails with ELOOP */
+  noSymlinks?: boolean;
+  /** openat2's RESOLVE_BENEATH: leaving `base` (absolute paths, `..`, absolute symlinks) fails with EXDEV */
+  beneath?: boolean;
+  /** openat2's RESOLVE_NO_XDEV: reaching a file of another (host) file system fails with EXDEV */
+  noXdev?: boolean;
 }
 
 export interface Resolved {
@@ -72,12 +80,18 @@ export function resolvePath(p: string, opts: ResolveOptions, oracle: PathOracle)
   }
   let links = 0;
   // the resolved prefix so far, always absolute and canonical (starts at root or base)
+  if (opts.beneath && p.startsWith('/')) throw new SyscallError('EXDEV');
   let done = p.startsWith('/') ? root : opts.base;
   // components still to walk; symlink targets are spliced in front
   let todo = p.split('/');
   const trailingSlash = p.endsWith('/');
   let dotLast: '.' | '..' | undefined;
   let info: FileInfo | null = oracle.lstat(done);
+  const startDev = opts.noXdev ? oracle.lstat(opts.base)?.dev : undefined;
+  const sameDev = (i: FileInfo | null) => {
+    if (startDev !== undefined && i?.dev !== undefined && i.dev !== startDev) throw new SyscallError('EXDEV');
+  };
+  sameDev(info);
   while (todo.length > 0) {
     const name = todo.shift()!;
     if (name === '') continue;
@@ -85,8 +99,9 @@ export function resolvePath(p: string, opts: ResolveOptions, oracle: PathOracle)
     // walking through `done` (`.` included) requires it to be a directory
     if (!isDir(info)) throw new SyscallError(info === null ? 'ENOENT' : 'ENOTDIR');
     if (name === '.' || name === '..') {
+      if (name === '..' && opts.beneath && done === opts.base) throw new SyscallError('EXDEV');
       if (name === '..' && done !== root) done = path.posix.dirname(done); // never above the (virtual) root
-      if (name === '..') info = oracle.lstat(done);
+      if (name === '..') sameDev((info = oracle.lstat(done)));
       dotLast = name;
       continue;
     }
@@ -97,9 +112,12 @@ export function resolvePath(p: string, opts: ResolveOptions, oracle: PathOracle)
     const last = todo.every((c) => c === '');
     const followLast = opts.follow || (trailingSlash && !opts.finalName);
     if (isLink(nextInfo) && (!last || followLast)) {
-      if (++links > MAXSYMLINKS) throw new SyscallError('ELOOP');
+      if (++links > MAXSYMLINKS || opts.noSymlinks) throw new SyscallError('ELOOP');
       const target = oracle.readlink(next);
       if (target === '') throw new SyscallError('ENOENT');
+      if (opts.beneath && target.startsWith('/')) throw new SyscallError('EXDEV');
+      // the kernel allows this jump to / when the link's vfsmount is the root's, which we cannot see
+      if (opts.noXdev && target.startsWith('/')) throw new SyscallError('ENOTSUP');
       if (target.startsWith('/')) done = root;
       info = oracle.lstat(done);
       todo = [...target.split('/'), ...todo];
@@ -107,6 +125,7 @@ export function resolvePath(p: string, opts: ResolveOptions, oracle: PathOracle)
     }
     done = next;
     info = nextInfo;
+    sameDev(info);
     if (info === null && !last) {
       // a missing intermediate component
       throw new SyscallError('ENOENT');
