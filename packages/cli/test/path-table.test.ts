@@ -272,9 +272,11 @@ function readGroups(): Group[] {
     ]);
     each(add, 'getdents', FORMS, [''], (d, p) => [['getdents', d, p]]);
   });
-  group('getxattr, lgetxattr, listxattr, llistxattr', (add) => {
+  group('getxattr, lgetxattr, listxattr, llistxattr, getxattrat, listxattrat', (add) => {
     for (const call of ['getxattr', 'lgetxattr']) each(add, call, PLAIN, [''], (_, p) => [[call, p, 'user.test']]);
     for (const call of ['listxattr', 'llistxattr']) each(add, call, PLAIN, [''], (_, p) => [[call, p]]);
+    each(add, 'getxattrat', FORMS, ['0', 'AT_SYMLINK_NOFOLLOW'], (d, p, v) => [['getxattrat', d, p, v, 'user.test']]);
+    each(add, 'listxattrat', FORMS, ['0', 'AT_SYMLINK_NOFOLLOW'], (d, p, v) => [['listxattrat', d, p, v]]);
   });
   group('statfs', (add) => each(add, 'statfs', PLAIN, [''], (_, p) => [['statfs', p]]));
   group('chdir, fchdir, getcwd', (add) => {
@@ -351,10 +353,10 @@ const MUTATING: Array<{ group: string; calls: string[] }> = [
   { group: 'truncate', calls: ['truncate'] },
   { group: 'creat, open, openat, openat2 (creating)', calls: ['creat', 'open', 'openat', 'openat2'] },
   { group: 'mknod, mknodat', calls: ['mknod', 'mknodat'] },
-  { group: 'setxattr, lsetxattr, removexattr, lremovexattr', calls: ['setxattr', 'lsetxattr', 'removexattr', 'lremovexattr'] },
+  { group: 'setxattr, lsetxattr, removexattr, lremovexattr, setxattrat, removexattrat', calls: ['setxattr', 'lsetxattr', 'removexattr', 'lremovexattr', 'setxattrat', 'removexattrat'] },
   { group: 'bind (then connect)', calls: ['bind'] },
 ];
-const AT_CALLS = new Set(['mkdirat', 'unlinkat', 'renameat', 'renameat2', 'linkat', 'symlinkat', 'fchmodat', 'fchmodat2', 'fchownat', 'utimensat', 'futimesat', 'openat', 'openat2', 'mknodat']);
+const AT_CALLS = new Set(['mkdirat', 'unlinkat', 'renameat', 'renameat2', 'linkat', 'symlinkat', 'fchmodat', 'fchmodat2', 'fchownat', 'utimensat', 'futimesat', 'openat', 'openat2', 'mknodat', 'setxattrat', 'removexattrat']);
 
 /** The cases of one mutating call, form by form, in a fixed order. */
 function mutatingCases(group: string, call: string): Case[] {
@@ -428,6 +430,13 @@ function mutatingCases(group: string, call: string): Case[] {
         one(ATTRS, (t) => [[call, t, 'user.test'], [list, t]]);
         break;
       }
+      case 'setxattrat':
+        for (const f of ['0', 'AT_SYMLINK_NOFOLLOW'])
+          for (const x of ['0', 'XATTR_CREATE']) one(ATTRS, (t) => [['setxattrat', d, t, f, 'user.k', `v-${x}`, x], ['getxattrat', d, t, f, 'user.k']]);
+        break;
+      case 'removexattrat':
+        for (const f of ['0', 'AT_SYMLINK_NOFOLLOW']) one(ATTRS, (t) => [['removexattrat', d, t, f, 'user.test'], ['listxattrat', d, t, f]]);
+        break;
       // sun_path holds 107 bytes: no long name
       case 'bind': one(CREATE.filter((t) => t !== N256), (t) => [['bind', t], ['connect', t]]); break;
     }

@@ -27,6 +27,7 @@ import { isReissued, reissue } from './reissue.js';
 import { fstatShadow, vfsSyscall } from './vfs.js';
 import { isVirtualFs, type VirtualFs } from '../vfs/types.js';
 import { AT_EMPTY_PATH, AT_FDCWD, AT_REMOVEDIR, AT_SYMLINK_FOLLOW, AT_SYMLINK_NOFOLLOW, O_ACCMODE, O_CLOEXEC, O_CREAT, O_NOFOLLOW, O_PATH, O_TRUNC, RENAME_EXCHANGE } from '../linux.js';
+import { syscallNumber } from '../syscalls/x86_64.js';
 
 const SYS_open = 2;
 
@@ -504,6 +505,7 @@ export function pathSyscall(hv: Hypervisor, call: SyscallCall): Answer | Promise
     if (table !== undefined) return openGenerated(call, table, call.name === 'open' ? 1 : 2);
   }
   if (call.name === 'openat2') return openat2(hv, call);
+  if (call.name.endsWith('xattrat')) return xattrat(hv, call);
   if (call.name === 'readlink' || call.name === 'readlinkat') {
     const answer = readFdLink(hv, call, arg);
     if (answer) return answer;
@@ -563,6 +565,58 @@ function openat2(hv: Hypervisor, call: SyscallCall): Answer | Promise<Answer> {
   if ('error' in r) throw r.error;
   if (resolve & RESOLVE.CACHED) throw new SyscallError('EAGAIN');
   return performOnBehalf(hv, asOpenat, PATH_CALLS.openat, [r]);
+}
+
+/**
+ * The *xattrat calls (Linux 6.13): dirfd, path and AT_* flags as the other *at calls, the value
+ * of get/set in a struct xattr_args. Under a mount they are performed as the classic xattr
+ * calls on the host path.
+ */
+function xattrat(hv: Hypervisor, call: SyscallCall): Answer {
+  const XATTR_ARGS_SIZE = 16;
+  const XATTR_SIZE_MAX = 65536;
+  const changes = call.name === 'setxattrat' || call.name === 'removexattrat';
+  const r = resolveArg(hv, call, f(1, atFlags(2), 0, 2, changes ? 'write' : 'read'));
+  if (!r.virtual) return Answer.continue();
+  if ('error' in r) throw r.error;
+  if (r.entry && isVirtualFs(serviceOf(r.entry))) {
+    if (!r.exists) throw new SyscallError('ENOENT');
+    if (changes) throw new SyscallError('ENOTSUP');
+    if (call.name === 'getxattrat') throw new SyscallError('ENODATA');
+    return Answer.value(0);
+  }
+  const host = r.entry ? hostPath(hv, r.path, { entry: r.entry, mpath: r.mpath! }, changes ? 'write' : 'read') : r.host;
+  const l = call.int(2) & AT_SYMLINK_NOFOLLOW ? 'l' : '';
+  const args = () => {
+    if (call.args[4] === 0n || call.long(5) < XATTR_ARGS_SIZE) throw new SyscallError('EINVAL');
+    const a = call.readMem(call.args[4], XATTR_ARGS_SIZE);
+    return { value: a.readBigUInt64LE(0), size: Math.min(a.readUInt32LE(8), XATTR_SIZE_MAX), flags: a.readUInt32LE(12) };
+  };
+  let n: number;
+  switch (call.name) {
+    case 'getxattrat': {
+      const a = args();
+      const buf = Buffer.alloc(a.size);
+      n = native.syscall(syscallNumber(`${l}getxattr`), host, call.readString(3), a.size ? buf : null, a.size);
+      if (n > 0 && a.size) call.writeMem(a.value, buf.subarray(0, n));
+      break;
+    }
+    case 'setxattrat': {
+      const a = args();
+      n = native.syscall(syscallNumber(`${l}setxattr`), host, call.readString(3), call.readMem(a.value, a.size), a.size, a.flags);
+      break;
+    }
+    case 'listxattrat': {
+      const size = Math.min(Math.max(call.long(4), 0), XATTR_SIZE_MAX);
+      const buf = Buffer.alloc(size);
+      n = native.syscall(syscallNumber(`${l}listxattr`), host, size ? buf : null, size);
+      if (n > 0 && size) call.writeMem(call.args[3], buf.subarray(0, n));
+      break;
+    }
+    default:
+      n = native.syscall(syscallNumber(`${l}removexattr`), host, call.readString(3));
+  }
+  return n < 0 ? Answer.error(-n) : Answer.value(n);
 }
 
 /** What the kernel answers a call on a final name that is `.` or `..` (it names no entry). */
