@@ -10,8 +10,8 @@ import path from 'node:path';
 import { ROOT, run, tmpdir, umvuBash } from './run.js';
 
 const VUMEMFS = path.join(ROOT, 'packages/core/test/fixtures/vumemfs.js');
-const mountMemfs = (target: string, log?: string) =>
-  `set -e; vu_insmod ${VUMEMFS}; vumount -t vumemfs ${log ? `-o writeback=${log} ` : ''}none ${target}; set +e; `;
+const mountMemfs = (target: string, options?: string) =>
+  `set -e; vu_insmod ${VUMEMFS}; vumount -t vumemfs ${options ? `-o ${options} ` : ''}none ${target}; set +e; `;
 
 describe('a virtual file system (vumemfs)', () => {
   // a session of file work; times and inode numbers are left out (they are not the host's)
@@ -23,15 +23,17 @@ describe('a virtual file system (vumemfs)', () => {
     `cp -r d d2; find . | sort; rm -r d; rmdir p 2>&1; rm la; ls; test -e nothing || echo absent; cat nothing 2>&1; ` +
     `cd d2/sub && pwd && cat x && cd ../.. && pwd`;
 
-  it('coreutils and python behave as in a host directory', () => {
-    const work = tmpdir();
-    fs.mkdirSync(path.join(work, 'native'));
-    const native = run('bash', ['-c', script(path.join(work, 'native'))]);
-    const view = umvuBash(mountMemfs(`${work}/mem`) + script(`${work}/mem`));
-    assert.match(native.stdout, /hello\nhello\nhello\nmore\n/);
-    assert.equal(view.stdout, native.stdout.replaceAll(path.join(work, 'native'), `${work}/mem`));
-    assert.equal(view.stderr, native.stderr.replaceAll(path.join(work, 'native'), `${work}/mem`));
-  });
+  for (const answers of ['at once', 'later']) {
+    it(`coreutils and python behave as in a host directory (the module answers ${answers})`, () => {
+      const work = tmpdir();
+      fs.mkdirSync(path.join(work, 'native'));
+      const native = run('bash', ['-c', script(path.join(work, 'native'))]);
+      const view = umvuBash(mountMemfs(`${work}/mem`, answers === 'later' ? 'async' : undefined) + script(`${work}/mem`));
+      assert.match(native.stdout, /hello\nhello\nhello\nmore\n/);
+      assert.equal(view.stdout, native.stdout.replaceAll(path.join(work, 'native'), `${work}/mem`));
+      assert.equal(view.stderr, native.stderr.replaceAll(path.join(work, 'native'), `${work}/mem`));
+    });
+  }
 
   it('builds programs with gcc there and runs them (dynamic, static, scripts)', () => {
     const work = tmpdir();
@@ -57,7 +59,7 @@ describe('a virtual file system (vumemfs)', () => {
     const work = tmpdir();
     const log = path.join(work, 'writeback.log');
     const r = umvuBash(
-      mountMemfs(`${work}/mem`, log) +
+      mountMemfs(`${work}/mem`, `async,writeback=${log}`) +
         `cd ${work}/mem; echo data > f; sleep 0.2; cat ${log}; exec 3>>f; cd /; vuumount ${work}/mem 2>&1; echo more >&3; ` +
         `(sleep 0.1; echo "from a child" >&3); exec 3>&-; sleep 0.2; cat ${log}; ` +
         `python3 -c "import mmap; f = open('${work}/mem/f', 'r+b'); m = mmap.mmap(f.fileno(), 0); m[0:4] = b'DATA'; m.close(); f.close()"; sleep 0.2; ` +

@@ -210,9 +210,11 @@ export class Hypervisor {
             status = a;
           } else if (type === CTL_ALL_DONE) {
             sock.removeAllListeners('close');
-            this.shadows.dispose(); // nothing written is lost
-            this.dirViews.dispose();
-            resolve(status);
+            // nothing written is lost: open files of virtual file systems go back first
+            void this.shadows.dispose().then(() => {
+              this.dirViews.dispose();
+              resolve(status);
+            });
           }
         }
       });

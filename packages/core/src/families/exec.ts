@@ -41,11 +41,11 @@ export async function execSyscall(hv: Hypervisor, call: SyscallCall): Promise<An
   const flags = at ? call.int(4) : 0;
   if (!hv.filesMounted && call.process?.vcwd === undefined && call.process?.root === undefined) return proceed(hv, call);
   if (at && text === '' && flags & AT_EMPTY_PATH) return proceed(hv, call); // fexecve: the fd is real
-  const file = resolveText(hv, call, text, { dirfd: at ? call.int(0) : AT_FDCWD, follow: !(flags & AT_SYMLINK_NOFOLLOW) });
+  const file = await resolveText(hv, call, text, { dirfd: at ? call.int(0) : AT_FDCWD, follow: !(flags & AT_SYMLINK_NOFOLLOW) });
   if (!file.virtual) return proceed(hv, call);
   if ('error' in file) throw file.error;
   const argv = argvPointers(call, call.args[at ? 2 : 1]);
-  const plan = planExec(hv, call, file, text, argv.slice(0, 1), 0);
+  const plan = await planExec(hv, call, file, text, argv.slice(0, 1), 0);
   return reissue(hv, call, SYS_execve, [plan.path, [...plan.argvHead, ...argv.slice(1)], call.args[at ? 3 : 2]], plan.path);
 }
 
@@ -65,24 +65,24 @@ function proceed(hv: Hypervisor, call: SyscallCall): Answer {
  * name as given, then the rest; after chroot, for a dynamic ELF the dynamic loader of the new
  * root, which loads the program and its libraries through the process' (virtual) root.
  */
-function planExec(hv: Hypervisor, call: SyscallCall, file: ViewPath, name: string, head: Array<string | bigint>, depth: number): Plan {
+async function planExec(hv: Hypervisor, call: SyscallCall, file: ViewPath, name: string, head: Array<string | bigint>, depth: number): Promise<Plan> {
   if (!file.exists) throw new SyscallError('ENOENT');
-  const program = programOf(hv, call, file);
+  const program = await programOf(hv, call, file);
   const header = program.header;
   const script = parseShebang(header);
   const root = call.process?.root;
   if (!script) {
     const loader = root !== undefined ? elfInterpreter(header, program.read) : undefined;
     if (loader === undefined) return { path: program.kernelPath(), argvHead: head };
-    const ld = resolveText(hv, call, loader, { dirfd: AT_FDCWD, follow: true });
+    const ld = await resolveText(hv, call, loader, { dirfd: AT_FDCWD, follow: true });
     if ('error' in ld) throw ld.error;
     if (!ld.exists) throw new SyscallError('ENOENT');
     const inRoot = file.path.slice(root!.length) || '/';
-    return { path: programOf(hv, call, ld).kernelPath(), argvHead: [loader, '--argv0', head[0] ?? name, inRoot, ...head.slice(1)] };
+    return { path: (await programOf(hv, call, ld)).kernelPath(), argvHead: [loader, '--argv0', head[0] ?? name, inRoot, ...head.slice(1)] };
   }
   if (depth >= MAX_INTERPRETERS) throw new SyscallError('ELOOP');
   const argvHead = [script.interpreter, ...(script.arg !== undefined ? [script.arg] : []), name, ...head.slice(1)];
-  const interp = resolveText(hv, call, script.interpreter, { dirfd: AT_FDCWD, follow: true });
+  const interp = await resolveText(hv, call, script.interpreter, { dirfd: AT_FDCWD, follow: true });
   if ('error' in interp) throw interp.error;
   // a real interpreter: the kernel does the rest (nested real scripts included)
   if (!interp.virtual && root === undefined) return { path: interp.path, argvHead };
@@ -101,13 +101,13 @@ interface Program {
  * A host file is loaded from its host path; a file of a virtual file system is copied into a
  * memfd given to the caller (close-on-exec: the kernel opens it before the exec closes it).
  */
-function programOf(hv: Hypervisor, call: SyscallCall, file: ViewPath): Program {
+async function programOf(hv: Hypervisor, call: SyscallCall, file: ViewPath): Promise<Program> {
   const vfs = file.entry && serviceOf(file.entry);
   if (isVirtualFs(vfs)) {
-    const st = vfs.lstat(file.mpath!);
+    const st = await vfs.lstat(file.mpath!);
     if (!st) throw new SyscallError('ENOENT');
     if ((st.mode & S_IFMT) !== S_IFREG || (st.mode & 0o111) === 0) throw new SyscallError('EACCES');
-    const content = vfs.read(file.mpath!);
+    const content = await vfs.read(file.mpath!);
     return {
       header: content.subarray(0, BINPRM_BUF_SIZE),
       read: (pos, len) => content.subarray(pos, pos + len),

@@ -19,9 +19,9 @@ const F_GETFL = 3;
 const F_SETFL = 4;
 const SYS = { fcntl: 72, pidfd_open: 434, pidfd_getfd: 438, bind: 49, connect: 42, inotify_add_watch: 254 } as const;
 
-export function fdPathSyscall(hv: Hypervisor, call: SyscallCall): Answer {
+export async function fdPathSyscall(hv: Hypervisor, call: SyscallCall): Promise<Answer> {
   if (call.name === 'inotify_add_watch') {
-    const r = resolveText(hv, call, call.readString(1), { dirfd: AT_FDCWD, follow: (call.int(2) & IN_DONT_FOLLOW) === 0 });
+    const r = await resolveText(hv, call, call.readString(1), { dirfd: AT_FDCWD, follow: (call.int(2) & IN_DONT_FOLLOW) === 0 });
     if (!r.virtual) return Answer.continue();
     if ('error' in r) throw r.error;
     return withCallersFd(call, call.int(0), (fd) => native.syscall(SYS.inotify_add_watch, fd, r.host, call.int(2)));
@@ -34,7 +34,7 @@ export function fdPathSyscall(hv: Hypervisor, call: SyscallCall): Answer {
   const name = addr.subarray(2).toString('latin1').replace(/\0.*$/s, '');
   const bind = call.name === 'bind';
   // bind creates the socket file (a final symlink is not followed); connect follows
-  const r = resolveText(hv, call, name, { dirfd: AT_FDCWD, follow: !bind });
+  const r = await resolveText(hv, call, name, { dirfd: AT_FDCWD, follow: !bind });
   if (!r.virtual) return Answer.continue();
   if ('error' in r) throw r.error;
   const host = Buffer.from(r.trailingSlash ? `${r.host}/` : r.host, 'latin1');

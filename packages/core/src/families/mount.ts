@@ -10,9 +10,9 @@ import { resolvePath, realOracle } from '../path/resolve.js';
 import type { Hypervisor } from '../hypervisor.js';
 
 /** The canonical absolute form of a path argument, resolved from the caller's cwd. */
-export function callerPath(call: SyscallCall, p: string): string {
+export async function callerPath(call: SyscallCall, p: string): Promise<string> {
   const base = fs.readlinkSync(`/proc/${call.tid}/cwd`);
-  return resolvePath(p, { base, follow: true }, realOracle).path;
+  return (await resolvePath(p, { base, follow: true }, realOracle)).path;
 }
 
 export async function mountSyscall(hv: Hypervisor, call: SyscallCall): Promise<Answer> {
@@ -23,7 +23,7 @@ export async function mountSyscall(hv: Hypervisor, call: SyscallCall): Promise<A
     if (!moduleEntry) return Answer.continue();
     const service = moduleEntry.service;
     const source = call.args[0] === 0n ? '' : call.readString(0);
-    const target = callerPath(call, call.readString(1));
+    const target = await callerPath(call, call.readString(1));
     const flags = call.long(3);
     const data = call.args[4] === 0n ? '' : call.readString(4, 65536);
     const req = { source, target, fstype, flags, data, call, info: { source, target, fstype, options: data, flags } };
@@ -31,7 +31,7 @@ export async function mountSyscall(hv: Hypervisor, call: SyscallCall): Promise<A
     return Answer.value(0);
   }
   // umount2 (umount has the same number on x86_64 as umount2 with flags 0: only umount2 exists)
-  const target = callerPath(call, call.readString(0));
+  const target = await callerPath(call, call.readString(0));
   const entry = hv.registry.lookupMountTarget(target);
   if (!entry) return Answer.continue();
   const flags = call.int(1);

@@ -216,7 +216,7 @@ function throughOlderMounts(hv: Hypervisor, p: string, entry: Entry, access: Acc
 }
 
 /** Resolves one path argument; an error is returned (not thrown) with whether a mount was involved. */
-export function resolveArg(hv: Hypervisor, call: SyscallCall, p: PathArg): ViewPath | ResolveFailure {
+export async function resolveArg(hv: Hypervisor, call: SyscallCall, p: PathArg): Promise<ViewPath | ResolveFailure> {
   const flags = typeof p.follow === 'object' ? call.int(p.follow.flags) : 0;
   const follow =
     typeof p.follow === 'boolean'
@@ -239,7 +239,7 @@ export function resolveArg(hv: Hypervisor, call: SyscallCall, p: PathArg): ViewP
 type ResolveFailure = { error: unknown; virtual: boolean };
 
 /** Resolves a path string as the caller would (from its cwd or dirfd), over the view. */
-export function resolveText(
+export async function resolveText(
   hv: Hypervisor,
   call: SyscallCall,
   text: string,
@@ -251,7 +251,7 @@ export function resolveText(
     /** openat2's RESOLVE_* restrictions */
     restrict?: { noSymlinks: boolean; noMagicLinks: boolean; beneath: boolean; inRoot: boolean; noXdev: boolean };
   },
-): ViewPath | ResolveFailure {
+): Promise<ViewPath | ResolveFailure> {
   // AT_EMPTY_PATH on an fd: the call is about the fd's own file, resolved by nobody (a file
   // outside every mount, hence EXDEV if the call also names a path in a mount)
   if (text === '' && opts.emptyPathAllowed && opts.dirfd !== AT_FDCWD) return { error: new SyscallError('EXDEV'), virtual: false };
@@ -261,10 +261,7 @@ export function resolveText(
       const o = owner(hv, abs);
       if (o) virtual = true;
       const vfs = o && serviceOf(o.entry);
-      if (isVirtualFs(vfs)) {
-        const st = vfs.lstat(o!.mpath);
-        return st && { mode: st.mode };
-      }
+      if (isVirtualFs(vfs)) return Promise.resolve(vfs.lstat(o!.mpath)).then((st) => st && { mode: st.mode });
       try {
         const st = fs.lstatSync(hostPath(hv, abs, o));
         return { mode: st.mode, dev: st.dev };
@@ -303,7 +300,7 @@ export function resolveText(
     // relative to a virtual cwd, the kernel would start from a stale directory
     if (vcwd !== undefined && !text.startsWith('/')) virtual = true;
     const x = opts.restrict;
-    const r = resolvePath(
+    const r = await resolvePath(
       text,
       {
         base,
@@ -379,8 +376,8 @@ function readFdLink(hv: Hypervisor, call: SyscallCall, arg: number): Answer | un
  * kernel's cannot be changed from outside); an absolute real path from a real cwd is the
  * kernel's business.
  */
-function chdir(hv: Hypervisor, call: SyscallCall): Answer {
-  const r = resolveArg(hv, call, f(0, true));
+async function chdir(hv: Hypervisor, call: SyscallCall): Promise<Answer> {
+  const r = await resolveArg(hv, call, f(0, true));
   if (!r.virtual && call.process?.vcwd === undefined) return Answer.continue();
   if ('error' in r) throw r.error;
   if (!r.exists) throw new SyscallError('ENOENT');
@@ -414,8 +411,8 @@ function fchdir(hv: Hypervisor, call: SyscallCall): Answer {
  * chroot is always virtual (and allowed to every user: a view is a convenience): the process'
  * paths are resolved from its new root from now on, its children's too.
  */
-function chroot(hv: Hypervisor, call: SyscallCall): Answer {
-  const r = resolveArg(hv, call, f(0, true));
+async function chroot(hv: Hypervisor, call: SyscallCall): Promise<Answer> {
+  const r = await resolveArg(hv, call, f(0, true));
   if ('error' in r) throw r.error;
   if (!r.exists) throw new SyscallError('ENOENT');
   if (!r.isDir) throw new SyscallError('ENOTDIR');
@@ -493,7 +490,7 @@ export function pathArgsOf(name: string): PathArg[] | undefined {
   return arg < 0 || name === 'fchdir' ? [] : [f(arg, true, arg === 1 ? 0 : undefined)];
 }
 
-export function pathSyscall(hv: Hypervisor, call: SyscallCall): Answer | Promise<Answer> {
+export async function pathSyscall(hv: Hypervisor, call: SyscallCall): Promise<Answer> {
   const arg = pathArg(call.name);
   if (arg >= 0 && isReissued(call, () => call.readString(arg))) return Answer.continue();
   if (call.name === 'chdir') return chdir(hv, call);
@@ -516,14 +513,14 @@ export function pathSyscall(hv: Hypervisor, call: SyscallCall): Answer | Promise
     // not served yet: the kernel may do it as long as it touches no mount
     const dirfd = arg === 1 ? 0 : undefined;
     if (arg < 0 || call.args[arg] === 0n) return Answer.continue();
-    const r = resolveArg(hv, call, f(arg, true, dirfd));
+    const r = await resolveArg(hv, call, f(arg, true, dirfd));
     return r.virtual ? Answer.error('ENOTSUP') : Answer.continue();
   }
   if (call.name === 'utimensat' && call.args[1] === 0n) return Answer.continue(); // futimens: fd only
   if ((call.name === 'newfstatat' || call.name === 'statx') && call.int(0) !== AT_FDCWD && call.int(call.name === 'statx' ? 2 : 3) & AT_EMPTY_PATH && (call.args[1] === 0n || call.readString(1) === '')) {
-    return fstatShadow(hv, call, spec) ?? Answer.continue(); // fstat of an fd
+    return (await fstatShadow(hv, call, spec)) ?? Answer.continue(); // fstat of an fd
   }
-  const results = spec.paths.map((p) => resolveArg(hv, call, p));
+  const results = await Promise.all(spec.paths.map((p) => resolveArg(hv, call, p)));
   // nothing virtual involved: the kernel resolves it exactly so (errors included)
   if (!results.some((r) => r.virtual)) return Answer.continue();
   const failed = results.find((r): r is { error: unknown; virtual: boolean } => 'error' in r);
@@ -542,7 +539,7 @@ export function pathSyscall(hv: Hypervisor, call: SyscallCall): Answer | Promise
  * of fds and cwds: ELOOP), NO_XDEV (EXDEV on reaching another host file system: the view's
  * mounts are not file-system boundaries). CACHED says EAGAIN: "retry without it".
  */
-function openat2(hv: Hypervisor, call: SyscallCall): Answer | Promise<Answer> {
+async function openat2(hv: Hypervisor, call: SyscallCall): Promise<Answer> {
   const OPEN_HOW_SIZE = 24;
   const SYS_openat = 257;
   const RESOLVE = { NO_XDEV: 0x01, NO_MAGICLINKS: 0x02, NO_SYMLINKS: 0x04, BENEATH: 0x08, IN_ROOT: 0x10, CACHED: 0x20 };
@@ -560,7 +557,7 @@ function openat2(hv: Hypervisor, call: SyscallCall): Answer | Promise<Answer> {
     noXdev: (resolve & RESOLVE.NO_XDEV) !== 0,
   };
   const text = asOpenat.args[1] === 0n ? '' : asOpenat.readString(1);
-  const r = resolveText(hv, asOpenat, text, { dirfd: asOpenat.int(0), follow: !(flags & O_NOFOLLOW), restrict });
+  const r = await resolveText(hv, asOpenat, text, { dirfd: asOpenat.int(0), follow: !(flags & O_NOFOLLOW), restrict });
   if (!r.virtual) return Answer.continue(); // the kernel applies the restrictions itself
   if ('error' in r) throw r.error;
   if (resolve & RESOLVE.CACHED) throw new SyscallError('EAGAIN');
@@ -572,11 +569,11 @@ function openat2(hv: Hypervisor, call: SyscallCall): Answer | Promise<Answer> {
  * of get/set in a struct xattr_args. Under a mount they are performed as the classic xattr
  * calls on the host path.
  */
-function xattrat(hv: Hypervisor, call: SyscallCall): Answer {
+async function xattrat(hv: Hypervisor, call: SyscallCall): Promise<Answer> {
   const XATTR_ARGS_SIZE = 16;
   const XATTR_SIZE_MAX = 65536;
   const changes = call.name === 'setxattrat' || call.name === 'removexattrat';
-  const r = resolveArg(hv, call, f(1, atFlags(2), 0, 2, changes ? 'write' : 'read'));
+  const r = await resolveArg(hv, call, f(1, atFlags(2), 0, 2, changes ? 'write' : 'read'));
   if (!r.virtual) return Answer.continue();
   if ('error' in r) throw r.error;
   if (r.entry && isVirtualFs(serviceOf(r.entry))) {

@@ -41,15 +41,15 @@ const need = <K extends keyof VirtualFs>(vfs: VirtualFs, method: K, errno = 'ERO
 /** A stable device number per virtual mount (st_dev). */
 const devOf = (entry: Entry) => 0x80 + (entry.epoch % 0x70);
 
-export function vfsSyscall(hv: Hypervisor, call: SyscallCall, layout: CallLayout, resolved: ViewPath[]): Answer {
+export async function vfsSyscall(hv: Hypervisor, call: SyscallCall, layout: CallLayout, resolved: ViewPath[]): Promise<Answer> {
   const r = resolved[0];
   const vfs = serviceOf(r.entry!) as VirtualFs;
   const m = r.mpath!;
   const p0 = layout.paths[0].arg;
   const caller = readStatus(call.tid);
   if (!caller) throw new SyscallError('ESRCH');
-  const st = () => {
-    const s = r.exists ? vfs.lstat(m) : null;
+  const st = async () => {
+    const s = r.exists ? await vfs.lstat(m) : null;
     if (!s) throw new SyscallError('ENOENT');
     return { ...s, ...hv.shadows.live(shadowKey(r.entry!, m)) };
   };
@@ -59,34 +59,34 @@ export function vfsSyscall(hv: Hypervisor, call: SyscallCall, layout: CallLayout
     case 'lstat':
     case 'newfstatat':
     case 'statx':
-      return writeStat(call, layout, st(), r.entry!, r.path);
+      return writeStat(call, layout, await st(), r.entry!, r.path);
     case 'access':
     case 'faccessat':
     case 'faccessat2': {
       const want = call.int(p0 + 1) & 7;
-      if (want && !permits(st(), caller, want)) throw new SyscallError('EACCES');
-      st();
+      const s = await st();
+      if (want && !permits(s, caller, want)) throw new SyscallError('EACCES');
       return Answer.value(0);
     }
     case 'readlink':
     case 'readlinkat': {
-      if ((st().mode & S_IFMT) !== S_IFLNK) throw new SyscallError('EINVAL');
+      if (((await st()).mode & S_IFMT) !== S_IFLNK) throw new SyscallError('EINVAL');
       const o = layout.out![0] as { arg: number; sizeArg: number };
-      const text = Buffer.from(vfs.readlink(m)).subarray(0, Math.max(0, call.long(o.sizeArg)));
+      const text = Buffer.from(await vfs.readlink(m)).subarray(0, Math.max(0, call.long(o.sizeArg)));
       call.writeMem(call.args[o.arg], text);
       return Answer.value(text.length);
     }
     case 'getxattr':
     case 'lgetxattr':
-      st();
+      await st();
       throw new SyscallError('ENODATA');
     case 'listxattr':
     case 'llistxattr':
-      st();
+      await st();
       return Answer.value(0);
     case 'statfs':
-      st();
-      call.writeMem(call.args[layout.out![0].arg], structStatfs(vfs.statfs?.(m) ?? DEFAULT_STATFS));
+      await st();
+      call.writeMem(call.args[layout.out![0].arg], structStatfs((await vfs.statfs?.(m)) ?? DEFAULT_STATFS));
       return Answer.value(0);
     case 'open':
     case 'openat':
@@ -95,67 +95,67 @@ export function vfsSyscall(hv: Hypervisor, call: SyscallCall, layout: CallLayout
     case 'mkdir':
     case 'mkdirat':
       if (r.exists) throw new SyscallError('EEXIST');
-      need(vfs, 'mkdir')(m, umasked(call.int(layout.mode!.arg)));
+      await need(vfs, 'mkdir')(m, umasked(call.int(layout.mode!.arg)));
       return Answer.value(0);
     case 'rmdir':
-      if ((st().mode & S_IFMT) !== S_IFDIR) throw new SyscallError('ENOTDIR');
-      need(vfs, 'rmdir')(m);
+      if (((await st()).mode & S_IFMT) !== S_IFDIR) throw new SyscallError('ENOTDIR');
+      await need(vfs, 'rmdir')(m);
       return Answer.value(0);
     case 'unlink':
     case 'unlinkat': {
       const dir = call.name === 'unlinkat' && (call.int(2) & AT_REMOVEDIR) !== 0;
-      const isDir = (st().mode & S_IFMT) === S_IFDIR;
+      const isDir = ((await st()).mode & S_IFMT) === S_IFDIR;
       if (dir !== isDir) throw new SyscallError(dir ? 'ENOTDIR' : 'EISDIR');
-      need(vfs, dir ? 'rmdir' : 'unlink')(m);
+      await need(vfs, dir ? 'rmdir' : 'unlink')(m);
       return Answer.value(0);
     }
     case 'rename':
     case 'renameat':
     case 'renameat2': {
-      st();
+      await st();
       const flags = call.name === 'renameat2' ? call.int(4) : 0;
       if (flags & ~RENAME_NOREPLACE) throw new SyscallError('EINVAL');
       if (flags & RENAME_NOREPLACE && resolved[1].exists) throw new SyscallError('EEXIST');
-      need(vfs, 'rename')(m, resolved[1].mpath!);
+      await need(vfs, 'rename')(m, resolved[1].mpath!);
       return Answer.value(0);
     }
     case 'link':
     case 'linkat':
-      st();
+      await st();
       if (resolved[1].exists) throw new SyscallError('EEXIST');
-      need(vfs, 'link')(m, resolved[1].mpath!);
+      await need(vfs, 'link')(m, resolved[1].mpath!);
       return Answer.value(0);
     case 'symlink':
     case 'symlinkat':
       if (r.exists) throw new SyscallError('EEXIST');
-      need(vfs, 'symlink')(call.readString(0), m);
+      await need(vfs, 'symlink')(call.readString(0), m);
       return Answer.value(0);
     case 'chmod':
     case 'fchmodat':
     case 'fchmodat2':
-      st();
-      need(vfs, 'chmod')(m, call.int(p0 + 1) & 0o7777);
+      await st();
+      await need(vfs, 'chmod')(m, call.int(p0 + 1) & 0o7777);
       return Answer.value(0);
     case 'chown':
     case 'lchown':
     case 'fchownat':
-      st();
-      need(vfs, 'chown')(m, call.int(p0 + 1), call.int(p0 + 2));
+      await st();
+      await need(vfs, 'chown')(m, call.int(p0 + 1), call.int(p0 + 2));
       return Answer.value(0);
     case 'utimensat':
     case 'utimes':
     case 'utime':
     case 'futimesat': {
-      const old = st();
+      const old = await st();
       const [atimeMs, mtimeMs] = newTimes(call, layout, old);
-      need(vfs, 'utimens')(m, atimeMs, mtimeMs);
+      await need(vfs, 'utimens')(m, atimeMs, mtimeMs);
       return Answer.value(0);
     }
     case 'truncate': {
-      const s = st();
+      const s = await st();
       if ((s.mode & S_IFMT) === S_IFDIR) throw new SyscallError('EISDIR');
       if (!permits(s, caller, W_OK)) throw new SyscallError('EACCES');
-      need(vfs, 'truncate')(m, call.long(p0 + 1));
+      await need(vfs, 'truncate')(m, call.long(p0 + 1));
       return Answer.value(0);
     }
     default:
@@ -176,11 +176,11 @@ function writeStat(call: SyscallCall, layout: CallLayout, st: VStat, entry: Entr
  * library's fstat calls): the module's metadata with the live size, not the memfd's. Undefined
  * when the fd is no shadow.
  */
-export function fstatShadow(hv: Hypervisor, call: SyscallCall, layout: CallLayout): Answer | undefined {
+export async function fstatShadow(hv: Hypervisor, call: SyscallCall, layout: CallLayout): Promise<Answer | undefined> {
   const shadow = hv.shadows.ofFd(call.tid, call.int(0));
   if (!shadow) return undefined;
   const { entry, mpath, viewPath } = shadow.owner as { entry: Entry; mpath: string; viewPath: string };
-  const st = (serviceOf(entry) as VirtualFs).lstat(mpath);
+  const st = await (serviceOf(entry) as VirtualFs).lstat(mpath);
   if (!st) return undefined; // unlinked while open: the memfd's own metadata
   return writeStat(call, layout, { ...st, ...hv.shadows.live(shadowKey(entry, mpath)) }, entry, viewPath);
 }
@@ -218,7 +218,7 @@ function newTimes(call: SyscallCall, layout: CallLayout, old: VStat): [number, n
  * open of a virtual file: a directory is its materialized listing, a regular file a shadow
  * memfd shared by every opener until the last one is done (then written back).
  */
-function open(hv: Hypervisor, call: SyscallCall, layout: CallLayout, r: ViewPath, vfs: VirtualFs, caller: ProcStatus): Answer {
+async function open(hv: Hypervisor, call: SyscallCall, layout: CallLayout, r: ViewPath, vfs: VirtualFs, caller: ProcStatus): Promise<Answer> {
   const m = r.mpath!;
   const creat = call.name === 'creat';
   const flags = creat ? O_CREAT | O_TRUNC | O_WRONLY : call.int(layout.fd!.flags);
@@ -226,11 +226,11 @@ function open(hv: Hypervisor, call: SyscallCall, layout: CallLayout, r: ViewPath
   if (!r.exists) {
     if (!(flags & O_CREAT)) throw new SyscallError('ENOENT');
     if (r.trailingSlash) throw new SyscallError('EISDIR');
-    need(vfs, 'create')(m, call.int(layout.mode!.arg) & 0o7777 & ~caller.umask);
+    await need(vfs, 'create')(m, call.int(layout.mode!.arg) & 0o7777 & ~caller.umask);
   } else if (flags & O_CREAT && flags & O_EXCL) {
     throw new SyscallError('EEXIST');
   }
-  const st = vfs.lstat(m);
+  const st = await vfs.lstat(m);
   if (!st) throw new SyscallError('ENOENT');
   const type = st.mode & S_IFMT;
   if (type === S_IFLNK) throw new SyscallError('ELOOP'); // O_NOFOLLOW on a symlink
@@ -240,20 +240,20 @@ function open(hv: Hypervisor, call: SyscallCall, layout: CallLayout, r: ViewPath
   let fd: number;
   if (type === S_IFDIR) {
     if (writes || flags & O_CREAT) throw new SyscallError('EISDIR');
-    fd = native.syscall(SYS_open, hv.dirViews.materialize(r.path, vfs.readdir(m)), (flags & ~O_CREAT) | O_CLOEXEC, 0);
+    fd = native.syscall(SYS_open, hv.dirViews.materialize(r.path, await vfs.readdir(m)), (flags & ~O_CREAT) | O_CLOEXEC, 0);
   } else if (type === S_IFREG) {
     const entry = r.entry!;
-    const shadow = hv.shadows.get(shadowKey(entry, m), () => {
-      const content = vfs.read(m);
+    const shadow = await hv.shadows.get(shadowKey(entry, m), async () => {
+      const content = await vfs.read(m);
       hv.registry.acquire(entry); // an open file keeps its mount busy (umount: EBUSY)
       return {
         content,
         mode: st.mode,
         mtimeMs: st.mtimeMs,
         owner: { entry, mpath: m, viewPath: r.path },
-        release: (data: Buffer | undefined) => {
+        release: async (data: Buffer | undefined) => {
           try {
-            if (data) need(vfs, 'write')(m, data);
+            if (data) await need(vfs, 'write')(m, data);
           } finally {
             hv.registry.release(entry);
           }

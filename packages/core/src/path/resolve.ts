@@ -25,11 +25,14 @@ export interface FileInfo {
   dev?: number;
 }
 
-/** Where the facts come from: the newest module owning a path, or the kernel. */
+/**
+ * Where the facts come from: the newest module owning a path, or the kernel. A module may
+ * answer asynchronously (a FUSE daemon replies when it replies).
+ */
 export interface PathOracle {
   /** lstat of an absolute canonical path; null if it does not exist. Other errors throw. */
-  lstat(abs: string): FileInfo | null;
-  readlink(abs: string): string;
+  lstat(abs: string): FileInfo | null | Promise<FileInfo | null>;
+  readlink(abs: string): string | Promise<string>;
 }
 
 export interface ResolveOptions {
@@ -70,12 +73,12 @@ export interface Resolved {
 export const isDir = (i: FileInfo | null) => i !== null && (i.mode & S_IFMT) === S_IFDIR;
 const isLink = (i: FileInfo | null) => i !== null && (i.mode & S_IFMT) === S_IFLNK;
 
-export function resolvePath(p: string, opts: ResolveOptions, oracle: PathOracle): Resolved {
+export async function resolvePath(p: string, opts: ResolveOptions, oracle: PathOracle): Promise<Resolved> {
   const root = opts.root ?? '/';
   if (Buffer.byteLength(p) >= PATH_MAX) throw new SyscallError('ENAMETOOLONG');
   if (p === '') {
     if (!opts.emptyPathAllowed) throw new SyscallError('ENOENT');
-    const info = oracle.lstat(opts.base);
+    const info = await oracle.lstat(opts.base);
     return { path: opts.base, exists: info !== null, info, trailingSlash: false };
   }
   let links = 0;
@@ -86,8 +89,8 @@ export function resolvePath(p: string, opts: ResolveOptions, oracle: PathOracle)
   let todo = p.split('/');
   const trailingSlash = p.endsWith('/');
   let dotLast: '.' | '..' | undefined;
-  let info: FileInfo | null = oracle.lstat(done);
-  const startDev = opts.noXdev ? oracle.lstat(opts.base)?.dev : undefined;
+  let info: FileInfo | null = await oracle.lstat(done);
+  const startDev = opts.noXdev ? (await oracle.lstat(opts.base))?.dev : undefined;
   const sameDev = (i: FileInfo | null) => {
     if (startDev !== undefined && i?.dev !== undefined && i.dev !== startDev) throw new SyscallError('EXDEV');
   };
@@ -101,25 +104,25 @@ export function resolvePath(p: string, opts: ResolveOptions, oracle: PathOracle)
     if (name === '.' || name === '..') {
       if (name === '..' && opts.beneath && done === opts.base) throw new SyscallError('EXDEV');
       if (name === '..' && done !== root) done = path.posix.dirname(done); // never above the (virtual) root
-      if (name === '..') sameDev((info = oracle.lstat(done)));
+      if (name === '..') sameDev((info = await oracle.lstat(done)));
       dotLast = name;
       continue;
     }
     dotLast = undefined;
     const next = done === '/' ? `/${name}` : `${done}/${name}`;
-    const nextInfo = oracle.lstat(next);
+    const nextInfo = await oracle.lstat(next);
     // only trailing slashes may follow the final component (`X/.` makes X a directory to walk)
     const last = todo.every((c) => c === '');
     const followLast = opts.follow || (trailingSlash && !opts.finalName);
     if (isLink(nextInfo) && (!last || followLast)) {
       if (++links > MAXSYMLINKS || opts.noSymlinks) throw new SyscallError('ELOOP');
-      const target = oracle.readlink(next);
+      const target = await oracle.readlink(next);
       if (target === '') throw new SyscallError('ENOENT');
       if (opts.beneath && target.startsWith('/')) throw new SyscallError('EXDEV');
       // the kernel allows this jump to / when the link's vfsmount is the root's, which we cannot see
       if (opts.noXdev && target.startsWith('/')) throw new SyscallError('ENOTSUP');
       if (target.startsWith('/')) done = root;
-      info = oracle.lstat(done);
+      info = await oracle.lstat(done);
       todo = [...target.split('/'), ...todo];
       continue;
     }

@@ -33,21 +33,32 @@ export interface Shadow {
   users: number;
   original: Buffer;
   /** receives the new content when the last user is gone (undefined: unchanged) */
-  release(data: Buffer | undefined): void;
+  release(data: Buffer | undefined): void | Promise<void>;
 }
 
 export class Shadows {
   private inotify = -1;
   private byKey = new Map<string, Shadow>();
+  /** shadows whose content the module is still reading */
+  private loading = new Map<string, Promise<Shadow>>();
   private byWd = new Map<number, { key: string; shadow: Shadow }>();
 
   constructor(private onFailure: (message: string) => void) {}
 
   /** The open shadow of key (a mount and path), or a new one made by load(). */
-  get(key: string, load: () => { content: Buffer; mode: number; mtimeMs?: number; owner: unknown; release: Shadow['release'] }): Shadow {
-    const known = this.byKey.get(key);
+  async get(key: string, load: () => Promise<{ content: Buffer; mode: number; mtimeMs?: number; owner: unknown; release: Shadow['release'] }>): Promise<Shadow> {
+    const known = this.byKey.get(key) ?? this.loading.get(key);
     if (known) return known;
-    const { content, mode, mtimeMs, owner, release } = load();
+    const pending = load().then((loaded) => this.make(key, loaded));
+    this.loading.set(key, pending);
+    try {
+      return await pending;
+    } finally {
+      this.loading.delete(key);
+    }
+  }
+
+  private make(key: string, { content, mode, mtimeMs, owner, release }: { content: Buffer; mode: number; mtimeMs?: number; owner: unknown; release: Shadow['release'] }): Shadow {
     const fd = native.syscall(SYS.memfd_create, `umvu:${key.slice(key.lastIndexOf('/') + 1)}`, MFD_CLOEXEC);
     if (fd < 0) throw Object.assign(new Error('memfd_create failed'), { errno: -fd });
     fs.writeSync(fd, content, 0, content.length, 0);
@@ -109,7 +120,7 @@ export class Shadows {
       }
       for (let off = 0; off + 16 <= n; off += 16 + buf.readUInt32LE(off + 12)) {
         const w = this.byWd.get(buf.readInt32LE(off));
-        if (w && --w.shadow.users <= 0) this.finish(buf.readInt32LE(off), w.key, w.shadow);
+        if (w && --w.shadow.users <= 0) void this.finish(buf.readInt32LE(off), w.key, w.shadow);
       }
     }
     native.watchReadable(fd);
@@ -117,20 +128,21 @@ export class Shadows {
   }
 
   /** The view is over: every shadow still open is handed back. */
-  dispose(): void {
-    for (const [wd, { key, shadow }] of this.byWd) this.finish(wd, key, shadow);
+  async dispose(): Promise<void> {
+    await Promise.all([...this.byWd].map(([wd, { key, shadow }]) => this.finish(wd, key, shadow)));
     if (this.inotify >= 0) fs.closeSync(this.inotify);
     this.inotify = -1;
   }
 
-  private finish(wd: number, key: string, shadow: Shadow): void {
+  /** Hands the content back; settles once the module has it. */
+  private async finish(wd: number, key: string, shadow: Shadow): Promise<void> {
     this.byWd.delete(wd);
     this.byKey.delete(key);
     native.syscall(SYS.inotify_rm_watch, this.inotify, wd);
     try {
       const data = Buffer.alloc(fs.fstatSync(shadow.fd).size);
       fs.readSync(shadow.fd, data, 0, data.length, 0);
-      shadow.release(data.equals(shadow.original) ? undefined : data);
+      await shadow.release(data.equals(shadow.original) ? undefined : data);
     } catch (e) {
       this.onFailure(`umvu: writing back ${key} failed: ${(e as Error).message}`);
     } finally {

@@ -38,28 +38,31 @@ export interface VStatFs {
   namelen?: number;
 }
 
+/** A module may answer at once or later (a FUSE daemon replies when it replies). */
+export type MaybePromise<T> = T | Promise<T>;
+
 export interface VirtualFs {
   /** metadata of mpath (not following a final symlink), or null when it does not exist */
-  lstat(mpath: string): VStat | null;
-  readlink(mpath: string): string;
-  readdir(mpath: string): DirEntry[];
+  lstat(mpath: string): MaybePromise<VStat | null>;
+  readlink(mpath: string): MaybePromise<string>;
+  readdir(mpath: string): MaybePromise<DirEntry[]>;
   /** the whole content of a regular file (at open) */
-  read(mpath: string): Buffer;
+  read(mpath: string): MaybePromise<Buffer>;
   /** the content after the file was changed through an fd (when the process is done with it) */
-  write?(mpath: string, data: Buffer): void;
+  write?(mpath: string, data: Buffer): MaybePromise<void>;
   /** makes an empty regular file (open with O_CREAT) */
-  create?(mpath: string, mode: number): void;
-  mkdir?(mpath: string, mode: number): void;
-  rmdir?(mpath: string): void;
-  unlink?(mpath: string): void;
-  rename?(from: string, to: string): void;
-  link?(from: string, to: string): void;
-  symlink?(target: string, mpath: string): void;
-  chmod?(mpath: string, mode: number): void;
-  chown?(mpath: string, uid: number, gid: number): void;
-  utimens?(mpath: string, atimeMs: number, mtimeMs: number): void;
-  truncate?(mpath: string, size: number): void;
-  statfs?(mpath: string): VStatFs;
+  create?(mpath: string, mode: number): MaybePromise<void>;
+  mkdir?(mpath: string, mode: number): MaybePromise<void>;
+  rmdir?(mpath: string): MaybePromise<void>;
+  unlink?(mpath: string): MaybePromise<void>;
+  rename?(from: string, to: string): MaybePromise<void>;
+  link?(from: string, to: string): MaybePromise<void>;
+  symlink?(target: string, mpath: string): MaybePromise<void>;
+  chmod?(mpath: string, mode: number): MaybePromise<void>;
+  chown?(mpath: string, uid: number, gid: number): MaybePromise<void>;
+  utimens?(mpath: string, atimeMs: number, mtimeMs: number): MaybePromise<void>;
+  truncate?(mpath: string, size: number): MaybePromise<void>;
+  statfs?(mpath: string): MaybePromise<VStatFs>;
 }
 
 export const isVirtualFs = (s: unknown): s is VirtualFs => typeof (s as VirtualFs | undefined)?.lstat === 'function';
