@@ -81,6 +81,11 @@ export type NativePathOp =
 export interface NativePathTable {
   /** every path entry: view path of its mount point; host: the host directory of a pure prefix redirect */
   mounts: Array<{ path: string; host?: string }>;
+  /**
+   * host directories standing for view directories (what mounts serve, listings): relative
+   * paths from a base under one go to JS, but single names (not `..`) when singleNameOk
+   */
+  hostDirs: Array<{ prefix: string; singleNameOk: boolean }>;
   calls: Array<{ nr: number; paths: NativePathArg[]; op?: NativePathOp }>;
   /** the reserved range of virtual fds */
   vfdLow: number;

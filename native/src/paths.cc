@@ -64,8 +64,15 @@ struct Mount {
   std::string host;
 };
 
+// A host directory standing for a view directory: relative paths from under it go to JS.
+struct HostDir {
+  std::string prefix;
+  bool singleNameOk;  // a single name (not `..`) resolves the same on the host (pure redirects)
+};
+
 struct Table {
   std::vector<Mount> mounts;
+  std::vector<HostDir> hostDirs;
   CallLayout calls[kMaxPathNr];
   int vfdLow = 0, vfdHigh = -1;
   bool fdStatToJs = false;  // AT_EMPTY_PATH calls on fds go to JS (fds of virtual files)
@@ -162,6 +169,9 @@ Checked Check(const Table &t, const struct seccomp_notif *n, const ArgLayout &l)
     if (isVfd || !BaseOf(n->pid, dirfd, base)) return c;
     for (auto &m : t.mounts)
       if (Under(base, m.path)) return c;
+    bool single = !strchr(path, '/') && strcmp(path, "..");
+    for (auto &h : t.hostDirs)
+      if (Under(base, h.prefix) && !(h.singleNameOk && single)) return c;
   }
   // Lexical walk from base: does it step into a mount point?
   std::string cur = base;
@@ -353,6 +363,11 @@ Napi::Value SetPathTable(const Napi::CallbackInfo &info) {
       mount.hostFd = open(mount.host.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     }
     t->mounts.push_back(std::move(mount));
+  }
+  Napi::Array hostDirs = o.Get("hostDirs").As<Napi::Array>();
+  for (uint32_t i = 0; i < hostDirs.Length(); i++) {
+    Napi::Object h = hostDirs.Get(i).As<Napi::Object>();
+    t->hostDirs.push_back({h.Get("prefix").As<Napi::String>().Utf8Value(), h.Get("singleNameOk").ToBoolean()});
   }
   Napi::Array calls = o.Get("calls").As<Napi::Array>();
   for (uint32_t i = 0; i < calls.Length(); i++) {

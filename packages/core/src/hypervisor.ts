@@ -151,7 +151,7 @@ export class Hypervisor {
     if (mounts) actions[syscallNumber('umount2')] = ACT_JS;
     // files mounted: every path call (and exec) is resolved over the view; mounts only: open
     // (/proc/mounts). The native path fast path decides what it can prove; the rest goes to JS.
-    const table = files || mounts ? nativePathTable(entries) : NO_PATH_TABLE;
+    const table = files || mounts ? nativePathTable(entries, this.dirViews.root) : NO_PATH_TABLE;
     native.setPathTable(table ?? NO_PATH_TABLE); // (also closes the host directories of old mounts)
     for (const s of SYSCALLS) {
       if (actions[s.nr] === ACT_JS) continue;

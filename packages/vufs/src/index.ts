@@ -59,6 +59,7 @@ function mount(req: MountRequest): void {
       remove: (mpath, dir) => union.remove(mpath, dir),
       renamed: (mpath) => union.renamed(mpath),
       list: (mpath) => union.list(mpath),
+      hostDirs: () => [union.upper, union.lower],
     };
   }
   api.addEntry('path', req.target, {

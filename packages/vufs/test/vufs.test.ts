@@ -56,6 +56,23 @@ describe('vufs: the VUOS tutorial', () => {
     assert.equal(r.stdout, fs.readdirSync('/').join() === fs.readdirSync('/mnt').join() ? '' : 'not layered\n', r.stderr);
   });
 
+  it('a dirfd on a bind stands for the view directory: .., fchdir, /proc/self/fd', () => {
+    const work = tmpdir();
+    fs.mkdirSync(path.join(work, 'host/tree/sub'), { recursive: true });
+    fs.mkdirSync(path.join(work, 'view'));
+    fs.writeFileSync(path.join(work, 'host/marker'), '');
+    fs.writeFileSync(path.join(work, 'view/viewmarker'), '');
+    const py = [
+      'import os',
+      `fd = os.open("${work}/view/mnt", os.O_RDONLY)`,
+      'print(sorted(os.listdir(os.open("..", os.O_RDONLY, dir_fd=fd))))',
+      'os.fchdir(os.open("sub", os.O_RDONLY, dir_fd=fd)); print(os.getcwd())',
+      'print(os.readlink("/proc/self/fd/%d" % fd))',
+    ].join('\n');
+    const r = umvuBash(`set -e; vu_insmod vufs; vumount -t vufs ${work}/host/tree ${work}/view/mnt; python3 -c '${py}'`);
+    assert.equal(r.stdout, `['viewmarker']\n${work}/view/mnt/sub\n${work}/view/mnt\n`, r.stderr);
+  });
+
   it('mounts a file over a file', () => {
     const work = tmpdir();
     fs.writeFileSync(path.join(work, 'resolv.conf'), 'nameserver 80.80.80.80\n');
@@ -81,7 +98,9 @@ describe('vufs cow', () => {
     `chmod 600 d/sub/c; touch -d @1000000000 n; rm -r d/sub; rmdir empty; mkdir empty; echo x > empty/x; ` +
     `ls -la --time-style=+ . e empty d | sed 's/ [0-9]* root root / /; s/^\\(.\\{10\\}\\) [0-9]*/\\1/'; ` +
     `cat a2 n e/b l2 empty/x; stat -c '%n %a %s' a2 e/b n; find . | sort; ` +
-    `python3 -c "import os; print(sorted(os.listdir('.')), sorted(os.listdir('e')))"; cat a 2>&1; rm -r e; ls`;
+    `python3 -c "import os; print(sorted(os.listdir('.')), sorted(os.listdir('e')))"; cat a 2>&1; rm -r e; ls; ` +
+    // a directory both layers have (d: the lower one, and its copy made for d/new)
+    `echo y > d/new; ls d; rm -r d; ls`;
 
   it('shows every change in the view and leaves the lower tree untouched', () => {
     const work = tmpdir();
@@ -96,7 +115,7 @@ describe('vufs cow', () => {
     assert.equal(snapshot(path.join(work, 'lower')), before);
     // the changes live in the upper tree: copies, new files, whiteouts
     assert.equal(fs.readFileSync(path.join(work, 'upper/a2'), 'utf8'), 'alpha\nmore\n');
-    assert.ok(fs.existsSync(path.join(work, 'upper/.-/d/sub')) && fs.existsSync(path.join(work, 'upper/.-/link')));
+    assert.ok(fs.statSync(path.join(work, 'upper/.-/d')).isFile() && fs.existsSync(path.join(work, 'upper/.-/link')));
   });
 
   it('builds a C project inside a cow overlay: the source tree is byte-identical afterwards', () => {

@@ -66,6 +66,8 @@ export interface PathService {
    * inside the mount itself.
    */
   hostPrefix?: string;
+  /** the host directories whose files the mount serves (default: redirect('/')) */
+  hostDirs?(): string[];
 }
 
 export type Follow = boolean | { flags: number; nofollow?: number; follow?: number };
@@ -290,7 +292,7 @@ export async function resolveText(
     return { error: new SyscallError('EBADF'), virtual };
   }
   // a dirfd opened on the caller's behalf: its directory's path in the view
-  const dirView = opts.dirfd === AT_FDCWD ? undefined : hv.dirViews.viewPathOf(base);
+  const dirView = opts.dirfd === AT_FDCWD ? undefined : viewOfHostDir(hv, base);
   if (dirView !== undefined) {
     base = dirView;
     virtual = true;
@@ -360,7 +362,7 @@ function readFdLink(hv: Hypervisor, call: SyscallCall, arg: number): Answer | un
   let view = owner?.viewPath;
   if (view === undefined) {
     try {
-      view = hv.dirViews.viewPathOf(fs.readlinkSync(`/proc/${pid}/fd/${m[2]}`));
+      view = viewOfHostDir(hv, fs.readlinkSync(`/proc/${pid}/fd/${m[2]}`));
     } catch {
       return undefined;
     }
@@ -389,6 +391,23 @@ async function chdir(hv: Hypervisor, call: SyscallCall): Promise<Answer> {
 }
 
 /**
+ * The view path a host file or directory given to a process stands for: one opened on its behalf
+ * in JavaScript (recorded), or one under the host directory of a pure prefix redirect (the
+ * listener opens those itself). The same host directory reached by its own path is taken for
+ * the view's too: only the meaning of `..` at the mount's root differs.
+ */
+function viewOfHostDir(hv: Hypervisor, host: string): string | undefined {
+  const recorded = hv.dirViews.viewPathOf(host);
+  if (recorded !== undefined) return recorded;
+  for (const e of hv.registry.all('path')) {
+    const files = e.options.files;
+    const prefix = files && !isVirtualFs(files) ? files.hostPrefix : undefined;
+    if (prefix && (host === prefix || host.startsWith(`${prefix}/`))) return String(e.key) + host.slice(prefix.length);
+  }
+  return undefined;
+}
+
+/**
  * fchdir: the kernel's cwd becomes the fd's directory. A directory opened on the caller's behalf
  * stands for one of the view, which becomes the virtual cwd; any other ends a virtual cwd.
  */
@@ -399,7 +418,7 @@ function fchdir(hv: Hypervisor, call: SyscallCall): Answer {
   } catch {
     return Answer.continue(); // the kernel says EBADF
   }
-  const dirView = hv.dirViews.viewPathOf(target);
+  const dirView = viewOfHostDir(hv, target);
   if (dirView === undefined && call.process?.vcwd === undefined) return Answer.continue();
   const p = hv.procs.ensure(call.tid);
   p.vcwd = dirView;

@@ -20,12 +20,18 @@ import { AT_FDCWD, S_IFIFO, S_IFSOCK } from '../linux.js';
 const SYS_mknodat = 259;
 
 export class DirViews {
-  private root: string | undefined;
+  private scratch: string | undefined;
   private count = 0;
   /** view path → its newest materialization and the names it holds */
   private latest = new Map<string, { dir: string; key: string }>();
   /** host directory (or materialized listing) → view path */
   private views = new Map<string, string>();
+
+  /** The scratch directory of the listings (made at first use). */
+  get root(): string {
+    this.scratch ??= fs.mkdtempSync(path.join(os.tmpdir(), 'umvu-listings-'));
+    return this.scratch;
+  }
 
   /** host is the directory that view path stands for (the newest record wins) */
   record(host: string, viewPath: string): void {
@@ -37,7 +43,6 @@ export class DirViews {
     const key = entries.map((e) => `${e.type}:${e.name}`).sort().join('/');
     const known = this.latest.get(viewPath);
     if (known?.key === key && fs.existsSync(known.dir)) return known.dir;
-    this.root ??= fs.mkdtempSync(path.join(os.tmpdir(), 'umvu-listings-'));
     const dir = path.join(this.root, String(++this.count));
     fs.mkdirSync(dir, { mode: 0o700 });
     for (const e of entries) makeEntry(path.join(dir, e.name), e.type);
@@ -53,8 +58,8 @@ export class DirViews {
 
   /** Removes the scratch tree (the view is over). */
   dispose(): void {
-    if (this.root) fs.rmSync(this.root, { recursive: true, force: true });
-    this.root = undefined;
+    if (this.scratch) fs.rmSync(this.scratch, { recursive: true, force: true });
+    this.scratch = undefined;
     this.latest.clear();
     this.views.clear();
   }

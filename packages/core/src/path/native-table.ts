@@ -44,7 +44,7 @@ function nativeArg(p: PathArg): NativePathArg {
 }
 
 /** Nothing mounted. */
-export const NO_PATH_TABLE: NativePathTable = { mounts: [], calls: [], vfdLow: VIRTUAL_FD_RANGE.low, vfdHigh: VIRTUAL_FD_RANGE.high };
+export const NO_PATH_TABLE: NativePathTable = { mounts: [], hostDirs: [], calls: [], vfdLow: VIRTUAL_FD_RANGE.low, vfdHigh: VIRTUAL_FD_RANGE.high };
 
 const under = (p: string, mount: string) => p === mount || p.startsWith(mount + '/');
 
@@ -60,7 +60,7 @@ function nativePathCalls(): NativePathTable['calls'] {
  * The table for these path entries, or undefined when the listener cannot decide for them
  * (a mount on `/`, which every path touches; entries matching name prefixes).
  */
-export function nativePathTable(entries: Entry[]): NativePathTable | undefined {
+export function nativePathTable(entries: Entry[], listingsRoot: string): NativePathTable | undefined {
   const keys = entries.map((e) => String(e.key));
   if (keys.includes('') || entries.some((e) => e.options.prefix)) return undefined;
   const mounts: NativePathTable['mounts'] = entries.map((e) => {
@@ -73,7 +73,15 @@ export function nativePathTable(entries: Entry[]): NativePathTable | undefined {
   });
   // /proc/.../mounts and mountinfo list the view's mounts: JavaScript generates them
   if (entries.some((e) => e.options.mount)) mounts.push({ path: '/proc' });
+  // a dirfd or cwd in a host directory a mount serves (opened through it) stands for a view
+  // directory: relative paths from there are JavaScript's, except single names under a pure one
+  const hostDirs: NativePathTable['hostDirs'] = [{ prefix: listingsRoot, singleNameOk: false }];
+  for (const [i, e] of entries.entries()) {
+    const files = e.options.files;
+    if (!files || isVirtualFs(files)) continue;
+    for (const prefix of files.hostDirs?.() ?? [files.redirect('/')]) hostDirs.push({ prefix, singleNameOk: mounts[i].host !== undefined });
+  }
   // fstat of an open file of a virtual file system (a memfd) must show the module's metadata
   const fdStatToJs = entries.some((e) => isVirtualFs(e.options.files));
-  return { mounts, calls: nativePathCalls(), vfdLow: VIRTUAL_FD_RANGE.low, vfdHigh: VIRTUAL_FD_RANGE.high, fdStatToJs };
+  return { mounts, hostDirs, calls: nativePathCalls(), vfdLow: VIRTUAL_FD_RANGE.low, vfdHigh: VIRTUAL_FD_RANGE.high, fdStatToJs };
 }
