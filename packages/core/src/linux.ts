@@ -12,6 +12,8 @@ export const O_DIRECTORY = 0o200000;
 export const O_NOFOLLOW = 0o400000;
 export const O_CLOEXEC = 0o2000000;
 export const O_PATH = 0o10000000;
+/** O_TMPFILE without its O_DIRECTORY: the bit that makes an unnamed file */
+export const O_TMPFILE_BIT = 0o20000000;
 
 // *at(2) calls
 export const AT_FDCWD = -100;

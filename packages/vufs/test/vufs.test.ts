@@ -73,6 +73,20 @@ describe('vufs: the VUOS tutorial', () => {
     assert.equal(r.stdout, `['viewmarker']\n${work}/view/mnt/sub\n${work}/view/mnt\n`, r.stderr);
   });
 
+  it('opens FIFOs in the caller (reader and writer meet; umvu never waits) and O_TMPFILE with the umask', () => {
+    const work = tmpdir();
+    fs.mkdirSync(path.join(work, 'h'));
+    run('mkfifo', [path.join(work, 'h/fifo')]);
+    const py = `import os; fd = os.open("${work}/m", os.O_WRONLY | os.O_TMPFILE, 0o666); print(oct(os.fstat(fd).st_mode))`;
+    const r = umvuBash(
+      `set -e; vu_insmod vufs; vumount -t vufs ${work}/h ${work}/m; cat ${work}/m/fifo & echo through > ${work}/m/fifo; wait; ` +
+        `stat -c %F ${work}/m/fifo; umask 022; python3 -c '${py}'`,
+      [],
+      { timeout: 20000 },
+    );
+    assert.equal(r.stdout, 'through\nfifo\n0o100644\n', r.stderr);
+  });
+
   it('mounts a file over a file', () => {
     const work = tmpdir();
     fs.writeFileSync(path.join(work, 'resolv.conf'), 'nameserver 80.80.80.80\n');

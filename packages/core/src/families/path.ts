@@ -26,7 +26,24 @@ import { fdPathSyscall } from './fdpath.js';
 import { isReissued, reissue } from './reissue.js';
 import { fstatShadow, vfsSyscall } from './vfs.js';
 import { isVirtualFs, type VirtualFs } from '../vfs/types.js';
-import { AT_EMPTY_PATH, AT_FDCWD, AT_REMOVEDIR, AT_SYMLINK_FOLLOW, AT_SYMLINK_NOFOLLOW, O_ACCMODE, O_CLOEXEC, O_CREAT, O_NOFOLLOW, O_PATH, O_TRUNC, RENAME_EXCHANGE } from '../linux.js';
+import {
+  AT_EMPTY_PATH,
+  AT_FDCWD,
+  AT_REMOVEDIR,
+  AT_SYMLINK_FOLLOW,
+  AT_SYMLINK_NOFOLLOW,
+  O_ACCMODE,
+  O_CLOEXEC,
+  O_CREAT,
+  O_NOFOLLOW,
+  O_PATH,
+  O_TMPFILE_BIT,
+  O_TRUNC,
+  RENAME_EXCHANGE,
+  S_IFDIR,
+  S_IFMT,
+  S_IFREG,
+} from '../linux.js';
 import { syscallNumber } from '../syscalls/x86_64.js';
 
 const SYS_open = 2;
@@ -121,8 +138,8 @@ const PATH_CALLS: Record<string, Spec> = {
   faccessat2: { paths: [f(1, atFlags(3), 0, 3)] },
   readlink: { paths: [f(0, false)], out: [{ arg: 1, sizeArg: 2 }] },
   readlinkat: { paths: [f(1, false, 0)], out: [{ arg: 2, sizeArg: 3 }] },
-  open: { paths: [f(0, { flags: 1, nofollow: O_NOFOLLOW }, undefined, undefined, openAccess(1))], fd: { flags: 1 }, mode: { arg: 2, when: { flags: 1, bit: O_CREAT } } },
-  openat: { paths: [f(1, { flags: 2, nofollow: O_NOFOLLOW }, 0, undefined, openAccess(2))], fd: { flags: 2 }, mode: { arg: 3, when: { flags: 2, bit: O_CREAT } } },
+  open: { paths: [f(0, { flags: 1, nofollow: O_NOFOLLOW }, undefined, undefined, openAccess(1))], fd: { flags: 1 }, mode: { arg: 2, when: { flags: 1, bit: O_CREAT | O_TMPFILE_BIT } } },
+  openat: { paths: [f(1, { flags: 2, nofollow: O_NOFOLLOW }, 0, undefined, openAccess(2))], fd: { flags: 2 }, mode: { arg: 3, when: { flags: 2, bit: O_CREAT | O_TMPFILE_BIT } } },
   creat: { paths: [f(0, true, undefined, undefined, (_, exists) => (exists ? 'write' : 'create'))], fd: { flags: -1 }, mode: { arg: 1 } },
   getxattr: { paths: [f(0, true)], strings: [1], out: [{ arg: 2, sizeArg: 3 }] },
   lgetxattr: { paths: [f(0, false)], strings: [1], out: [{ arg: 2, sizeArg: 3 }] },
@@ -176,6 +193,8 @@ export interface ViewPath {
   trailingSlash?: boolean;
   /** the final component was `.` or `..` */
   dotLast?: '.' | '..';
+  /** type and permission bits of what it names, when it exists */
+  mode?: number;
 }
 
 /** The newest mount with a file service that owns abs (older than epoch, for nested layers), and the path inside it. */
@@ -327,6 +346,7 @@ export async function resolveText(
       virtual: virtual || o !== undefined,
       trailingSlash: r.trailingSlash,
       dotLast: r.dotLast,
+      mode: r.info?.mode,
     };
   } catch (error) {
     return { error, virtual };
@@ -560,12 +580,11 @@ export async function pathSyscall(hv: Hypervisor, call: SyscallCall): Promise<An
  */
 async function openat2(hv: Hypervisor, call: SyscallCall): Promise<Answer> {
   const OPEN_HOW_SIZE = 24;
-  const SYS_openat = 257;
   const RESOLVE = { NO_XDEV: 0x01, NO_MAGICLINKS: 0x02, NO_SYMLINKS: 0x04, BENEATH: 0x08, IN_ROOT: 0x10, CACHED: 0x20 };
   if (call.args[2] === 0n || call.long(3) < OPEN_HOW_SIZE) return Answer.continue(); // the kernel says EFAULT/EINVAL
   const how = call.readMem(call.args[2], OPEN_HOW_SIZE);
   const resolve = Number(how.readBigUInt64LE(16));
-  const asOpenat = call.as(SYS_openat, [call.args[0], call.args[1], how.readBigUInt64LE(0), how.readBigUInt64LE(8), 0n, 0n]);
+  const asOpenat = call.as(syscallNumber('openat'), [call.args[0], call.args[1], how.readBigUInt64LE(0), how.readBigUInt64LE(8), 0n, 0n]);
   if (resolve === 0) return pathSyscall(hv, asOpenat);
   const flags = asOpenat.int(2);
   const restrict = {
@@ -655,13 +674,14 @@ function removeOnBehalf(call: SyscallCall, files: PathService, r: ViewPath): Ans
 }
 
 /**
- * An O_PATH open: ADDFD cannot inject an O_PATH file, so the caller opens the host path itself
- * (reissue.ts). The directory's view path is recorded for calls relative to it.
+ * Opens the caller makes itself, on the host path (reissue.ts): O_PATH, which ADDFD cannot
+ * inject, and files that are neither regular nor directories (a FIFO's open waits for the
+ * other end, a tty becomes the opener's): opening those in the supervisor would block it or
+ * give them to the wrong process. A directory's view path is recorded for calls relative to it.
  */
-function openPathInCaller(hv: Hypervisor, call: SyscallCall, r: ViewPath, host: string, flags: number): Promise<Answer> {
-  const SYS_openat = 257;
+function openInCaller(hv: Hypervisor, call: SyscallCall, r: ViewPath, host: string, flags: number, mode: number): Promise<Answer> {
   if (r.isDir) hv.dirViews.record(fs.realpathSync(host), r.path);
-  return reissue(hv, call, SYS_openat, [BigInt(AT_FDCWD), host, BigInt(flags), 0n], host);
+  return reissue(hv, call, syscallNumber('openat'), [BigInt(AT_FDCWD), host, BigInt(flags), BigInt(mode)], host);
 }
 
 function performOnBehalf(hv: Hypervisor, call: SyscallCall, spec: Spec, resolved: ViewPath[]): Answer | Promise<Answer> {
@@ -693,7 +713,11 @@ function performOnBehalf(hv: Hypervisor, call: SyscallCall, spec: Spec, resolved
     args[o.arg] = buf;
     return { o, buf };
   });
-  if (spec.fd && spec.fd.flags >= 0 && call.int(spec.fd.flags) & O_PATH) return openPathInCaller(hv, call, resolved[0], hosts[0], call.int(spec.fd.flags));
+  if (spec.fd && spec.fd.flags >= 0) {
+    const flags = call.int(spec.fd.flags);
+    const type = resolved[0].exists ? (resolved[0].mode ?? 0) & S_IFMT : S_IFREG;
+    if (flags & O_PATH || (type !== S_IFREG && type !== S_IFDIR)) return openInCaller(hv, call, resolved[0], hosts[0], flags, call.int(spec.mode!.arg));
+  }
   if (spec.mode) {
     const w = spec.mode.when;
     if (!w || call.int(w.flags) & w.bit) {
