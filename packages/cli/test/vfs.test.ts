@@ -46,6 +46,20 @@ describe('a virtual file system (vumemfs)', () => {
     assert.equal(r.stdout, 'hi dynamic\nhi static\nscript ./s x\nhi spawned\n', r.stderr);
   });
 
+  it('keeps what is written through reopens (/proc/self/fd), renames and unlinks of open files', () => {
+    const work = tmpdir();
+    const log = path.join(work, 'writeback.log');
+    const r = umvuBash(
+      mountMemfs(`${work}/mem`, `async,writeback=${log}`) +
+        `cd ${work}/mem; exec 3>f; echo one >&3; cat /proc/self/fd/3 >/dev/null; echo two >&3; exec 3>&-; sleep 0.2; cat f; ` +
+        `exec 3>c; mv c d; echo other > c; echo data >&3; exec 3>&-; sleep 0.2; cat d c; ` +
+        `exec 4>u; rm u; echo gone >&4; exec 4>&-; sleep 0.2; ls; cd /usr; readlink /proc/self/cwd; cat /proc/self/cwd/lib/os-release | head -1`,
+    );
+    assert.equal(r.stdout, `one\ntwo\ndata\nother\nc\nd\nf\n/usr\n${fs.readFileSync('/usr/lib/os-release', 'utf8').split('\n')[0]}\n`, r.stderr);
+    assert.equal(r.stderr, '');
+    assert.equal(fs.readFileSync(log, 'utf8'), '/f 8\n/c 6\n/d 5\n');
+  });
+
   it('shows the view paths of its open files in /proc/PID/fd', () => {
     const work = tmpdir();
     const r = umvuBash(

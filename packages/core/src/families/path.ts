@@ -297,7 +297,9 @@ export async function resolveText(
       const vfs = o && serviceOf(o.entry);
       if (isVirtualFs(vfs)) return vfs.readlink(o!.mpath);
       if (opts.restrict?.noMagicLinks && /^\/proc\/\d+(\/task\/\d+)?\/(cwd|root|exe|fd\/\d+|map_files\/[^/]+)$/.test(abs)) throw new SyscallError('ELOOP');
-      return procLink(hv, call, abs) ?? fs.readlinkSync(hostPath(hv, abs, o));
+      const link = procLink(hv, call, abs);
+      if (link?.substituted) virtual = true; // the kernel would follow it elsewhere
+      return link?.target ?? fs.readlinkSync(hostPath(hv, abs, o));
     },
   };
   const vcwd = opts.dirfd === AT_FDCWD ? call.process?.vcwd : undefined;
@@ -355,40 +357,50 @@ export async function resolveText(
 
 /**
  * The /proc links that must be read as the caller sees them, not as the supervisor: self and
- * thread-self name the caller; a cwd is the virtual one; an fd of a directory opened on
- * behalf is its view path. Undefined for any other path.
+ * thread-self name the caller; cwd and fd links name view paths (viewLinkOf). `substituted`:
+ * the kernel would have resolved the link elsewhere. Undefined for any other path.
  */
-function procLink(hv: Hypervisor, call: SyscallCall, abs: string): string | undefined {
+function procLink(hv: Hypervisor, call: SyscallCall, abs: string): { target: string; substituted: boolean } | undefined {
   if (!abs.startsWith('/proc/')) return undefined;
   const tgid = () => call.process?.tgid ?? readStatus(call.tid)?.tgid ?? call.tid;
-  if (abs === '/proc/self') return String(tgid());
-  if (abs === '/proc/thread-self') return `${tgid()}/task/${call.tid}`;
-  const m = /^\/proc\/(\d+)(?:\/task\/(\d+))?\/(cwd|fd\/\d+)$/.exec(abs);
-  if (!m) return undefined;
-  if (m[3] === 'cwd') return hv.procs.get(Number(m[2] ?? m[1]))?.vcwd;
-  const real = fs.readlinkSync(abs);
-  return hv.dirViews.viewPathOf(real) ?? real;
+  if (abs === '/proc/self') return { target: String(tgid()), substituted: false };
+  if (abs === '/proc/thread-self') return { target: `${tgid()}/task/${call.tid}`, substituted: false };
+  const m = PROC_LINK.exec(abs);
+  const view = m && viewLinkOf(hv, Number(m[2] ?? m[1]), m[3]);
+  return view ? { target: view, substituted: true } : undefined;
+}
+
+const PROC_LINK = /^\/proc\/(self|thread-self|\d+)(?:\/task\/(\d+))?\/(cwd|fd\/\d+)$/;
+
+/**
+ * What /proc/PID/cwd or /proc/PID/fd/N names in the view when it is not what the kernel says: a
+ * virtual cwd, an open file of a virtual file system, a host file standing for a view path.
+ */
+function viewLinkOf(hv: Hypervisor, pid: number, link: string): string | undefined {
+  if (link === 'cwd') return hv.procs.get(pid)?.vcwd;
+  const fd = Number(link.slice(3));
+  const owner = hv.shadows.ofFd(pid, fd)?.owner as { viewPath: string } | undefined;
+  if (owner) return owner.viewPath;
+  try {
+    return viewOfHostDir(hv, fs.readlinkSync(`/proc/${pid}/fd/${fd}`));
+  } catch {
+    return undefined;
+  }
 }
 
 /**
- * readlink of /proc/PID/fd/N (as ls -l /proc/self/fd and realpath read it): an fd opened on
- * behalf shows its path in the view, not the host's (or the memfd's). Undefined otherwise.
+ * readlink of /proc/PID/cwd or /proc/PID/fd/N (ls -l /proc/self/fd, realpath, pwd -P...): the
+ * view's path when it differs from the kernel's. Undefined otherwise.
  */
-function readFdLink(hv: Hypervisor, call: SyscallCall, arg: number): Answer | undefined {
-  const m = /^\/proc\/(self|thread-self|\d+)(?:\/task\/\d+)?\/fd\/(\d+)$/.exec(call.readString(arg));
+function readProcLink(hv: Hypervisor, call: SyscallCall, arg: number): Answer | undefined {
+  const m = PROC_LINK.exec(call.readString(arg));
   if (!m) return undefined;
-  const pid = m[1] === 'self' || m[1] === 'thread-self' ? call.tid : Number(m[1]);
-  const owner = hv.shadows.ofFd(pid, Number(m[2]))?.owner as { viewPath: string } | undefined;
-  let view = owner?.viewPath;
-  if (view === undefined) {
-    try {
-      view = viewOfHostDir(hv, fs.readlinkSync(`/proc/${pid}/fd/${m[2]}`));
-    } catch {
-      return undefined;
-    }
-  }
+  const pid = m[1] === 'self' || m[1] === 'thread-self' ? call.tid : Number(m[2] ?? m[1]);
+  const view = viewLinkOf(hv, pid, m[3]);
   if (view === undefined) return undefined;
-  const text = Buffer.from(view).subarray(0, Math.max(0, call.long(arg + 2)));
+  const size = call.long(arg + 2);
+  if (size <= 0) throw new SyscallError('EINVAL');
+  const text = Buffer.from(view).subarray(0, size);
   call.writeMem(call.args[arg + 1], text);
   return Answer.value(text.length);
 }
@@ -543,7 +555,7 @@ export async function pathSyscall(hv: Hypervisor, call: SyscallCall): Promise<An
   if (call.name === 'openat2') return openat2(hv, call);
   if (call.name.endsWith('xattrat')) return xattrat(hv, call);
   if (call.name === 'readlink' || call.name === 'readlinkat') {
-    const answer = readFdLink(hv, call, arg);
+    const answer = readProcLink(hv, call, arg);
     if (answer) return answer;
   }
   if (call.name === 'bind' || call.name === 'connect' || call.name === 'inotify_add_watch') return fdPathSyscall(hv, call);

@@ -107,6 +107,7 @@ export async function vfsSyscall(hv: Hypervisor, call: SyscallCall, layout: Call
       const isDir = ((await st()).mode & S_IFMT) === S_IFDIR;
       if (dir !== isDir) throw new SyscallError(dir ? 'ENOTDIR' : 'EISDIR');
       await need(vfs, dir ? 'rmdir' : 'unlink')(m);
+      if (!dir) hv.shadows.detach(shadowKey(r.entry!, m));
       return Answer.value(0);
     }
     case 'rename':
@@ -117,6 +118,12 @@ export async function vfsSyscall(hv: Hypervisor, call: SyscallCall, layout: Call
       if (flags & ~RENAME_NOREPLACE) throw new SyscallError('EINVAL');
       if (flags & RENAME_NOREPLACE && resolved[1].exists) throw new SyscallError('EEXIST');
       await need(vfs, 'rename')(m, resolved[1].mpath!);
+      hv.shadows.detach(shadowKey(r.entry!, resolved[1].mpath!)); // the file replaced, if open
+      for (const { shadow, key } of hv.shadows.rekey(shadowKey(r.entry!, m), shadowKey(r.entry!, resolved[1].mpath!))) {
+        const owner = shadow.owner as ShadowOwner;
+        owner.mpath = key.slice(key.indexOf(':') + 1);
+        owner.viewPath = resolved[1].path + owner.mpath.slice(resolved[1].mpath!.length);
+      }
       return Answer.value(0);
     }
     case 'link':
@@ -165,6 +172,13 @@ export async function vfsSyscall(hv: Hypervisor, call: SyscallCall, layout: Call
 
 const shadowKey = (entry: Entry, mpath: string) => `${entry.epoch}:${mpath}`;
 
+/** Whose file a shadow holds (renames update it). */
+interface ShadowOwner {
+  entry: Entry;
+  mpath: string;
+  viewPath: string;
+}
+
 function writeStat(call: SyscallCall, layout: CallLayout, st: VStat, entry: Entry, viewPath: string): Answer {
   const make = call.name === 'statx' ? structStatx : structStat;
   call.writeMem(call.args[layout.out![0].arg], make(st, devOf(entry), hashPath(viewPath)));
@@ -179,7 +193,7 @@ function writeStat(call: SyscallCall, layout: CallLayout, st: VStat, entry: Entr
 export async function fstatShadow(hv: Hypervisor, call: SyscallCall, layout: CallLayout): Promise<Answer | undefined> {
   const shadow = hv.shadows.ofFd(call.tid, call.int(0));
   if (!shadow) return undefined;
-  const { entry, mpath, viewPath } = shadow.owner as { entry: Entry; mpath: string; viewPath: string };
+  const { entry, mpath, viewPath } = shadow.owner as ShadowOwner;
   const st = await (serviceOf(entry) as VirtualFs).lstat(mpath);
   if (!st) return undefined; // unlinked while open: the memfd's own metadata
   return writeStat(call, layout, { ...st, ...hv.shadows.live(shadowKey(entry, mpath)) }, entry, viewPath);
@@ -246,14 +260,15 @@ async function open(hv: Hypervisor, call: SyscallCall, layout: CallLayout, r: Vi
     const shadow = await hv.shadows.get(shadowKey(entry, m), async () => {
       const content = await vfs.read(m);
       hv.registry.acquire(entry); // an open file keeps its mount busy (umount: EBUSY)
+      const owner: ShadowOwner = { entry, mpath: m, viewPath: r.path };
       return {
         content,
         mode: st.mode,
         mtimeMs: st.mtimeMs,
-        owner: { entry, mpath: m, viewPath: r.path },
+        owner,
         release: async (data: Buffer | undefined) => {
           try {
-            if (data) await need(vfs, 'write')(m, data);
+            if (data) await need(vfs, 'write')(owner.mpath, data);
           } finally {
             hv.registry.release(entry);
           }

@@ -31,6 +31,8 @@ export interface Shadow {
   owner: unknown;
   /** descriptions given to processes and not yet released */
   users: number;
+  /** its file was unlinked while open: the content goes nowhere */
+  detached?: boolean;
   original: Buffer;
   /** receives the new content when the last user is gone (undefined: unchanged) */
   release(data: Buffer | undefined): void | Promise<void>;
@@ -41,6 +43,8 @@ export class Shadows {
   private byKey = new Map<string, Shadow>();
   /** shadows whose content the module is still reading */
   private loading = new Map<string, Promise<Shadow>>();
+  /** write-backs the module has not finished (a new open waits for them) */
+  private finishing = new Map<string, Promise<void>>();
   private byWd = new Map<number, { key: string; shadow: Shadow }>();
 
   constructor(private onFailure: (message: string) => void) {}
@@ -49,6 +53,7 @@ export class Shadows {
   async get(key: string, load: () => Promise<{ content: Buffer; mode: number; mtimeMs?: number; owner: unknown; release: Shadow['release'] }>): Promise<Shadow> {
     const known = this.byKey.get(key) ?? this.loading.get(key);
     if (known) return known;
+    await this.finishing.get(key);
     const pending = load().then((loaded) => this.make(key, loaded));
     this.loading.set(key, pending);
     try {
@@ -86,6 +91,31 @@ export class Shadows {
     }
     for (const s of this.byKey.values()) if (s.ino === ino) return s;
     return undefined;
+  }
+
+  /**
+   * The file of key (and, for a directory, those below it) was renamed to newKey: its open
+   * shadows follow it. Returns them with their new keys.
+   */
+  rekey(key: string, newKey: string): Array<{ shadow: Shadow; key: string }> {
+    const moved: Array<{ shadow: Shadow; key: string }> = [];
+    for (const [k, shadow] of [...this.byKey]) {
+      if (k !== key && !k.startsWith(`${key}/`)) continue;
+      const to = newKey + k.slice(key.length);
+      this.byKey.delete(k);
+      this.byKey.set(to, shadow);
+      for (const w of this.byWd.values()) if (w.shadow === shadow) w.key = to;
+      moved.push({ shadow, key: to });
+    }
+    return moved;
+  }
+
+  /** The file of key was unlinked: its open shadow lives on unnamed, a new open makes another. */
+  detach(key: string): void {
+    const shadow = this.byKey.get(key);
+    if (!shadow) return;
+    shadow.detached = true;
+    this.byKey.delete(key);
   }
 
   /** The live size and mtime of key's content while it is open (writes not yet handed back). */
@@ -135,14 +165,22 @@ export class Shadows {
   }
 
   /** Hands the content back; settles once the module has it. */
-  private async finish(wd: number, key: string, shadow: Shadow): Promise<void> {
+  private finish(wd: number, key: string, shadow: Shadow): Promise<void> {
     this.byWd.delete(wd);
-    this.byKey.delete(key);
+    if (this.byKey.get(key) === shadow) this.byKey.delete(key);
     native.syscall(SYS.inotify_rm_watch, this.inotify, wd);
+    const done = this.writeBack(key, shadow).finally(() => {
+      if (this.finishing.get(key) === done) this.finishing.delete(key);
+    });
+    this.finishing.set(key, done);
+    return done;
+  }
+
+  private async writeBack(key: string, shadow: Shadow): Promise<void> {
     try {
       const data = Buffer.alloc(fs.fstatSync(shadow.fd).size);
       fs.readSync(shadow.fd, data, 0, data.length, 0);
-      await shadow.release(data.equals(shadow.original) ? undefined : data);
+      await shadow.release(shadow.detached || data.equals(shadow.original) ? undefined : data);
     } catch (e) {
       this.onFailure(`umvu: writing back ${key} failed: ${(e as Error).message}`);
     } finally {
