@@ -50,12 +50,13 @@ export function strerror(errno: number): string;
 /** Replaces the calling process; returns the errno only when execve failed. */
 export function execve(path: string, argv: string[], envp: string[], keepFds?: number[]): number;
 /**
- * The call redirect (ptrace.cc): answers the pending call `id` of `tid` and makes the thread
- * issue syscall `nr` with `args` instead: values, strings (placed below its stack pointer), or
+ * The call redirect (ptrace.cc): answers the pending call `id` (syscall origNr) of `tid` and
+ * makes the thread issue syscall `nr` with `args` instead (or restart origNr, if a signal
+ * comes first): values, strings (placed below its stack pointer), or
  * NULL-terminated pointer arrays of strings and kept pointers. Resolves 0 once the notification
  * is answered, or -errno when the thread cannot be traced (the notification is still pending).
  */
-export function reissue(id: bigint, tid: number, nr: number, args: Array<bigint | number | string | Array<string | bigint>>): Promise<number>;
+export function reissue(id: bigint, tid: number, origNr: number, nr: number, args: Array<bigint | number | string | Array<string | bigint>>): Promise<number>;
 /** One path argument of a syscall (argument indexes; -1: none). */
 export interface NativePathArg {
   arg: number;

@@ -9,9 +9,12 @@
 //   3. write the new strings (and pointer arrays) below its stack pointer, load the new call's
 //      number and arguments into its registers and step rip back over the 2-byte `syscall`;
 //   4. detach: the thread makes the new call itself, which is notified again like any other.
-// Nothing of the target's memory is overwritten (the scratch lies below the red zone), so a
-// vfork parent sharing the memory is unaffected, and a failed call returns its errno as usual.
-// The argument registers are left changed (they are caller-saved in the C ABI).
+// If a signal is pending at the stop, the original call is restarted instead (after the
+// handler) and comes back as a new notification. Nothing of the target's memory in use is
+// overwritten (the scratch lies below the red zone and a gap for a signal frame; a thread
+// running on a small sigaltstack is the exception), so a vfork parent sharing the memory is
+// unaffected, and a failed call returns its errno as usual. The argument registers are left
+// changed (they are caller-saved in the C ABI).
 #include "common.h"
 #include <cerrno>
 #include <csignal>
@@ -58,8 +61,14 @@ Arg ToArg(const Napi::Value &v) {
 
 class Reissue : public Napi::AsyncWorker {
  public:
-  Reissue(Napi::Env env, uint64_t id, pid_t tid, long nr, std::vector<Arg> args)
-      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), id_(id), tid_(tid), nr_(nr), args_(std::move(args)) {}
+  Reissue(Napi::Env env, uint64_t id, pid_t tid, long origNr, long nr, std::vector<Arg> args)
+      : Napi::AsyncWorker(env),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        id_(id),
+        tid_(tid),
+        origNr_(origNr),
+        nr_(nr),
+        args_(std::move(args)) {}
 
   Napi::Promise Promise() { return deferred_.Promise(); }
 
@@ -73,25 +82,49 @@ class Reissue : public Napi::AsyncWorker {
     struct seccomp_notif_resp resp = {};
     resp.id = id_;
     resp.error = -ENOSYS;  // replaced below: the thread never sees it
-    if (ioctl(ListenerFd(), SECCOMP_IOCTL_NOTIF_SEND, &resp) < 0) {
-      ptrace(PTRACE_DETACH, tid_, 0, 0);  // the caller went away (killed) meanwhile
-      return;
-    }
+    bool sent = ioctl(ListenerFd(), SECCOMP_IOCTL_NOTIF_SEND, &resp) == 0;
     int status;
     pid_t w;
+    // not sent: the caller was killed meanwhile; its death is ours to reap (we trace it)
     while ((w = waitpid(tid_, &status, __WALL)) < 0 && errno == EINTR) {
     }
-    if (w < 0 || !WIFSTOPPED(status)) return;  // killed on the way out
-    // a signal-delivery-stop arrives before the interrupt's stop if a signal was pending: it is
-    // delivered on detach, and its handler returns into the new call
-    int sig = (status >> 16) == 0 && WSTOPSIG(status) != SIGTRAP ? WSTOPSIG(status) : 0;
-    LoadCall();
-    ptrace(PTRACE_DETACH, tid_, 0, sig);
+    if (!sent || w < 0 || !WIFSTOPPED(status)) return;  // killed on the way out
+    if (SignalPending()) Restart();
+    else LoadCall();
+    ptrace(PTRACE_DETACH, tid_, 0, 0);
   }
 
   void OnOK() override { deferred_.Resolve(Napi::Number::New(Env(), result_)); }
 
  private:
+  // A signal the thread will take on its way out: its handler's frame would land where the
+  // scratch goes. /proc/TID/status: pending for the thread or the process, and not blocked.
+  bool SignalPending() {
+    std::string path = "/proc/" + std::to_string(tid_) + "/status";
+    FILE *f = fopen(path.c_str(), "re");
+    if (!f) return false;
+    unsigned long long pnd = 0, shd = 0, blk = 0, v;
+    char line[256];
+    while (fgets(line, sizeof line, f)) {
+      if (sscanf(line, "SigPnd: %llx", &v) == 1) pnd = v;
+      else if (sscanf(line, "ShdPnd: %llx", &v) == 1) shd = v;
+      else if (sscanf(line, "SigBlk: %llx", &v) == 1) blk = v;
+    }
+    fclose(f);
+    return ((pnd | shd) & ~blk) != 0;
+  }
+
+  // Lets the signal be handled first, then the original call starts again (and is notified
+  // again): the kernel restarts a call that returns -ERESTARTNOINTR once the handler is done.
+  void Restart() {
+    const long kErestartNoIntr = 513;
+    struct user_regs_struct regs;
+    if (ptrace(PTRACE_GETREGS, tid_, 0, &regs) < 0) return;
+    regs.orig_rax = origNr_;
+    regs.rax = (uint64_t)-kErestartNoIntr;
+    ptrace(PTRACE_SETREGS, tid_, 0, &regs);
+  }
+
   void LoadCall() {
     struct user_regs_struct regs;
     if (ptrace(PTRACE_GETREGS, tid_, 0, &regs) < 0) return;
@@ -123,14 +156,21 @@ class Reissue : public Napi::AsyncWorker {
       }
       blob.resize(blob.size() + 8, 0);  // NULL
     }
-    uint64_t base = (regs.rsp - kRedZone - blob.size()) & ~(uint64_t)15;
-    for (auto &f : fixups) {
-      uint64_t p = f.second->kind == Arg::kValue ? f.second->value : base + offsetOf(f.second);
-      memcpy(&blob[f.first], &p, 8);
-    }
+    // a gap below the red zone leaves room for a signal frame arriving before the new call is
+    // made; a stack mapped less deep than that gets the scratch right below the red zone
     std::string mem = "/proc/" + std::to_string(tid_) + "/mem";
     int fd = open(mem.c_str(), O_RDWR | O_CLOEXEC);
-    bool written = blob.empty() || (fd >= 0 && pwrite(fd, blob.data(), blob.size(), (off_t)base) == (ssize_t)blob.size());
+    uint64_t base = 0;
+    bool written = blob.empty();
+    for (uint64_t gap : {16384, 4096, 0}) {
+      if (written || fd < 0) break;
+      base = (regs.rsp - kRedZone - gap - blob.size()) & ~(uint64_t)15;
+      for (auto &f : fixups) {
+        uint64_t p = f.second->kind == Arg::kValue ? f.second->value : base + offsetOf(f.second);
+        memcpy(&blob[f.first], &p, 8);
+      }
+      written = pwrite(fd, blob.data(), blob.size(), (off_t)base) == (ssize_t)blob.size();
+    }
     if (fd >= 0) close(fd);
     regs.orig_rax = (uint64_t)-1;  // no syscall restart on the way back to user mode
     if (!written) {
@@ -148,21 +188,22 @@ class Reissue : public Napi::AsyncWorker {
   Napi::Promise::Deferred deferred_;
   uint64_t id_;
   pid_t tid_;
+  long origNr_;  // the call being replaced (restarted as is if a signal comes first)
   long nr_;
   std::vector<Arg> args_;
   int result_ = 0;
 };
 
-// reissue(id, tid, nr, args) -> Promise<0 | -errno>
+// reissue(id, tid, origNr, nr, args) -> Promise<0 | -errno>
 // args: up to 6 of bigint/number (a value), string (placed), or array of string/bigint (a
 // NULL-terminated pointer array). 0: the notification was answered (the thread makes the new
 // call, or was killed); -errno: the thread cannot be traced and the notification is pending.
 Napi::Value ReissueJs(const Napi::CallbackInfo &info) {
   std::vector<Arg> args;
-  Napi::Array a = info[3].As<Napi::Array>();
+  Napi::Array a = info[4].As<Napi::Array>();
   for (uint32_t i = 0; i < a.Length() && i < 6; i++) args.push_back(ToArg(a.Get(i)));
   auto *w = new Reissue(info.Env(), ToU64(info[0]), info[1].As<Napi::Number>().Int32Value(),
-                        info[2].As<Napi::Number>().Int64Value(), std::move(args));
+                        info[2].As<Napi::Number>().Int64Value(), info[3].As<Napi::Number>().Int64Value(), std::move(args));
   Napi::Promise p = w->Promise();
   w->Queue();
   return p;

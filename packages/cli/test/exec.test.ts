@@ -47,6 +47,17 @@ describe('exec of files in a mount', () => {
     // from a virtual cwd elsewhere, a real program named relatively
     `cd /usr/bin && ./printf '%s\\n' real-from-cwd`;
 
+  it('runs a program in a mount even when a signal arrives during the exec', () => {
+    const probe = path.join(work, 'exec-under-signal');
+    const c = run('gcc', ['-O2', '-o', probe, path.join(path.dirname(new URL(import.meta.url).pathname), 'fixtures/exec-under-signal.c')]);
+    assert.equal(c.status, 0, c.stderr);
+    const r = umvuBash(
+      `set -e; vu_insmod vufs; vumount -t vufs ${work}/view ${work}/mnt; set +e; ok=0; ` +
+        `for i in $(seq 1 50); do for us in 30 80 150 300; do ${probe} ${work}/mnt/dyn $us >/dev/null && ok=$((ok+1)); done; done; echo $ok`,
+    );
+    assert.equal(r.stdout, '200\n', r.stderr);
+  });
+
   it('runs ELF binaries and scripts with the argv and errors they have natively', () => {
     const native = run('bash', ['-c', script(path.join(work, 'native'))]);
     const view = umvuBash(`set -e; vu_insmod vufs; vumount -t vufs ${work}/view ${work}/mnt; set +e; ${script(`${work}/mnt`)}`);

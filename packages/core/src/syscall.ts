@@ -38,6 +38,8 @@ export class SyscallCall {
   readonly tid: number;
   readonly nr: number;
   readonly args: bigint[];
+  /** the syscall the kernel notified (nr differs for a call presented as another: as()) */
+  readonly notifiedNr: number;
   /** the caller's state, when the hypervisor tracks it */
   process: VuProcess | undefined;
 
@@ -45,6 +47,7 @@ export class SyscallCall {
     this.id = record.readBigUInt64LE(offset);
     this.tid = record.readUInt32LE(offset + 8);
     this.nr = record.readInt32LE(offset + 16);
+    this.notifiedNr = this.nr;
     this.args = [];
     for (let i = 0; i < 6; i++) this.args.push(record.readBigUInt64LE(offset + 32 + 8 * i));
   }

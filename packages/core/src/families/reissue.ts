@@ -11,9 +11,9 @@ import type { Hypervisor } from '../hypervisor.js';
 const pending = new Map<number, string>();
 
 /** Makes the caller issue syscall nr(args) instead of call; path: the host path it names. */
-export async function reissue(hv: Hypervisor, call: SyscallCall, nr: number, args: Parameters<typeof native.reissue>[3], path: string): Promise<Answer> {
+export async function reissue(hv: Hypervisor, call: SyscallCall, nr: number, args: Parameters<typeof native.reissue>[4], path: string): Promise<Answer> {
   pending.set(call.tid, path);
-  const r = await native.reissue(call.id, call.tid, nr, args);
+  const r = await native.reissue(call.id, call.tid, call.notifiedNr, nr, args);
   if (r < 0) {
     pending.delete(call.tid);
     hv.logger.printk(4, `umvu: ${call.name} of ${call.tid} cannot be redirected to ${path}: ${native.strerror(-r)}`);
