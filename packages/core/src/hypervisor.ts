@@ -14,6 +14,7 @@ import { Answer, NOTIF_SIZE, SyscallCall } from './syscall.js';
 import { SYSCALLS, syscallInfo, syscallNumber } from './syscalls/x86_64.js';
 import { virtualSyscall } from './families/virtual.js';
 import { execSyscall } from './families/exec.js';
+import { credSyscall, CREDENTIAL_CHANGES } from './families/cred.js';
 import { DirViews } from './path/dirviews.js';
 import { Shadows } from './vfs/shadows.js';
 import { mountSyscall } from './families/mount.js';
@@ -153,6 +154,8 @@ export class Hypervisor {
     // (/proc/mounts). The native path fast path decides what it can prove; the rest goes to JS.
     const table = files || mounts ? nativePathTable(entries, this.dirViews.root) : NO_PATH_TABLE;
     native.setPathTable(table ?? NO_PATH_TABLE); // (also closes the host directories of old mounts)
+    // as root, a process may take other credentials: path calls made for it must use them
+    if (files && process.geteuid?.() === 0) for (const name of CREDENTIAL_CHANGES) actions[syscallNumber(name)] = ACT_JS;
     for (const s of SYSCALLS) {
       if (actions[s.nr] === ACT_JS) continue;
       if (files && s.family === 'exec') actions[s.nr] = ACT_JS;
@@ -277,6 +280,8 @@ export class Hypervisor {
     switch (syscallInfo(call.nr)?.family) {
       case 'exec':
         return execSyscall(this, call);
+      case 'cred':
+        return credSyscall(this, call);
       case 'mount':
         return mountSyscall(this, call);
       case 'path':

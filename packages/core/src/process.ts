@@ -31,6 +31,8 @@ export class VuProcess {
   vcwd: string | undefined;
   /** after chroot: the view path of the process' root directory (chroot is always virtual) */
   root: string | undefined;
+  /** it may have other credentials than umvu (families/cred.ts): its path calls come to JS */
+  ownCredentials = false;
   readonly moduleData = new Map<Service, unknown>();
   constructor(
     readonly tid: number,
@@ -38,7 +40,7 @@ export class VuProcess {
   ) {}
 
   get tracked(): boolean {
-    return this.localTags !== '' || this.moduleData.size > 0 || this.vcwd !== undefined || this.root !== undefined;
+    return this.localTags !== '' || this.moduleData.size > 0 || this.vcwd !== undefined || this.root !== undefined || this.ownCredentials;
   }
 }
 
@@ -113,6 +115,7 @@ export class ProcessTable {
     child.localTags = parent.localTags;
     child.vcwd = parent.vcwd;
     child.root = parent.root;
+    child.ownCredentials = parent.ownCredentials;
     for (const [service, d] of parent.moduleData) {
       const inherited = this.hooks.clone(service, d, flags);
       if (inherited !== undefined) child.moduleData.set(service, inherited);
@@ -156,11 +159,13 @@ export interface ProcStatus {
   tgid: number;
   ppid: number;
   umask: number;
-  /** real and effective ids */
+  /** real, effective and file-system ids (the last decide file access) */
   uid: number;
   euid: number;
+  fsuid: number;
   gid: number;
   egid: number;
+  fsgid: number;
   groups: number[];
 }
 
@@ -172,16 +177,18 @@ export function readStatus(tid: number): ProcStatus | undefined {
     return undefined;
   }
   const fields = (name: string) => (new RegExp(`^${name}:[ \\t]*(.*)$`, 'm').exec(text)?.[1] ?? '').split(/\s+/).filter(Boolean).map(Number);
-  const [uid = 0, euid = 0] = fields('Uid');
-  const [gid = 0, egid = 0] = fields('Gid');
+  const [uid = 0, euid = 0, , fsuid = euid] = fields('Uid');
+  const [gid = 0, egid = 0, , fsgid = egid] = fields('Gid');
   return {
     tgid: fields('Tgid')[0] ?? -1,
     ppid: fields('PPid')[0] ?? -1,
     umask: parseInt((/^Umask:\s*(\d+)/m.exec(text)?.[1] ?? '022'), 8),
     uid,
     euid,
+    fsuid,
     gid,
     egid,
+    fsgid,
     groups: fields('Groups'),
   };
 }

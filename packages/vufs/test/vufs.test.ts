@@ -87,6 +87,23 @@ describe('vufs: the VUOS tutorial', () => {
     assert.equal(r.stdout, 'through\nfifo\n0o100644\n', r.stderr);
   });
 
+  it('a process that dropped root is refused under a mount what it is refused natively', function () {
+    if (process.getuid?.() !== 0) this.skip(); // only root can drop to another user
+    const work = tmpdir();
+    fs.mkdirSync(path.join(work, 'h'));
+    fs.writeFileSync(path.join(work, 'h/secret'), 'secret\n', { mode: 0o600 });
+    fs.writeFileSync(path.join(work, 'h/pub'), 'pub\n', { mode: 0o666 });
+    fs.chmodSync(path.join(work, 'h/pub'), 0o666);
+    const script = (d: string) =>
+      `setpriv --reuid 65534 --regid 65534 --clear-groups bash -c 'cat ${d}/secret; echo x >> ${d}/secret; cat ${d}/pub; echo y >> ${d}/pub; touch ${d}/new' 2>&1; cat ${d}/pub`;
+    const native = run('bash', ['-c', script(`${work}/h`)]);
+    fs.writeFileSync(path.join(work, 'h/pub'), 'pub\n');
+    const view = umvuBash(`set -e; vu_insmod vufs; vumount -t vufs ${work}/h ${work}/m; set +e; ${script(`${work}/m`)}`);
+    assert.match(native.stdout, /Permission denied/);
+    assert.equal(view.stdout, native.stdout.replaceAll(`${work}/h`, `${work}/m`));
+    assert.equal(fs.readFileSync(path.join(work, 'h/secret'), 'utf8'), 'secret\n');
+  });
+
   it('mounts a file over a file', () => {
     const work = tmpdir();
     fs.writeFileSync(path.join(work, 'resolv.conf'), 'nameserver 80.80.80.80\n');

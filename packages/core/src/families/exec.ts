@@ -15,6 +15,7 @@ import { errnoName } from '../errno.js';
 import { isVirtualFs } from '../vfs/types.js';
 import { resolveText, serviceOf, type ViewPath } from './path.js';
 import { isReissued, reissue } from './reissue.js';
+import { markOwnCredentials } from './cred.js';
 import { AT_EMPTY_PATH, AT_FDCWD, AT_SYMLINK_NOFOLLOW, S_IFMT, S_IFREG } from '../linux.js';
 
 /** the kernel's limits for `#!` lines and nested interpreters */
@@ -42,8 +43,13 @@ export async function execSyscall(hv: Hypervisor, call: SyscallCall): Promise<An
   if (!hv.filesMounted && call.process?.vcwd === undefined && call.process?.root === undefined) return proceed(hv, call);
   if (at && text === '' && flags & AT_EMPTY_PATH) return proceed(hv, call); // fexecve: the fd is real
   const file = await resolveText(hv, call, text, { dirfd: at ? call.int(0) : AT_FDCWD, follow: !(flags & AT_SYMLINK_NOFOLLOW) });
+  if ('error' in file) {
+    if (!file.virtual) return proceed(hv, call);
+    throw file.error;
+  }
+  // as root, a setuid or setgid program takes other credentials (families/cred.ts)
+  if (process.geteuid?.() === 0 && file.exists && (file.mode ?? 0) & 0o6000) markOwnCredentials(hv, call.tid);
   if (!file.virtual) return proceed(hv, call);
-  if ('error' in file) throw file.error;
   const argv = argvPointers(call, call.args[at ? 2 : 1]);
   const plan = await planExec(hv, call, file, text, argv.slice(0, 1), 0);
   return reissue(hv, call, SYS_execve, [plan.path, [...plan.argvHead, ...argv.slice(1)], call.args[at ? 3 : 2]], plan.path);

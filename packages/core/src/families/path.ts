@@ -738,7 +738,7 @@ function performOnBehalf(hv: Hypervisor, call: SyscallCall, spec: Spec, resolved
       args[spec.mode.arg] = (mode & ~0o7777) | (mode & 0o7777 & ~umask); // mknod's file type stays
     }
   }
-  let r = performAsCaller(call.nr, args);
+  let r = performAsCaller(call, call.nr, args);
   if (r < 0) {
     // a service may place the file elsewhere when the host refuses (vufs mincow)
     const again = resolved.map((v, i) => v.entry && services[i]?.retry?.(v.mpath!, access[i], errnoName(-r)));
@@ -746,7 +746,7 @@ function performOnBehalf(hv: Hypervisor, call: SyscallCall, spec: Spec, resolved
       spec.paths.forEach((p, i) => {
         if (again[i] !== undefined) args[p.arg] = throughOlderMounts(hv, again[i]!, resolved[i].entry!, access[i]);
       });
-      r = performAsCaller(call.nr, args);
+      r = performAsCaller(call, call.nr, args);
     }
   }
   if (r < 0) return Answer.error(-r);
@@ -760,13 +760,32 @@ function performOnBehalf(hv: Hypervisor, call: SyscallCall, spec: Spec, resolved
   return Answer.value(r);
 }
 
-/** The call, with the caller's umask already applied to its mode argument. */
-function performAsCaller(nr: number, args: Array<bigint | number | string | Buffer | null>): number {
+/**
+ * The call as the caller would make it: its umask is already in the mode argument (umvu's is 0
+ * meanwhile), and when umvu is root, under the caller's file-system ids and groups (a process
+ * of the view may have dropped root: it must not read or write what it could not). These are
+ * per-thread in the kernel: only the thread making the call takes them, for the call.
+ */
+function performAsCaller(call: SyscallCall, nr: number, args: Array<bigint | number | string | Buffer | null>): number {
+  const caller = process.geteuid?.() === 0 ? readStatus(call.tid) : undefined;
+  const ours = process.getgroups?.() ?? [];
+  const other = caller && (caller.fsuid !== 0 || caller.fsgid !== 0 || caller.groups.join() !== ours.join());
+  const groups = (list: number[]) => Buffer.from(new Uint32Array(list).buffer);
+  if (other) {
+    native.syscall(syscallNumber('setgroups'), caller.groups.length, groups(caller.groups));
+    native.syscall(syscallNumber('setfsgid'), caller.fsgid);
+    native.syscall(syscallNumber('setfsuid'), caller.fsuid);
+  }
   const oldUmask = process.umask(0);
   try {
     return native.syscall(nr, ...args);
   } finally {
     process.umask(oldUmask);
+    if (other) {
+      native.syscall(syscallNumber('setfsuid'), 0);
+      native.syscall(syscallNumber('setfsgid'), 0);
+      native.syscall(syscallNumber('setgroups'), ours.length, groups(ours));
+    }
   }
 }
 

@@ -201,9 +201,9 @@ export async function fstatShadow(hv: Hypervisor, call: SyscallCall, layout: Cal
 
 /** Permission bits as the kernel checks them (root passes, except x without any x bit). */
 function permits(st: VStat, caller: ProcStatus, want: number): boolean {
-  if (caller.euid === 0) return !(want & X_OK) || (st.mode & 0o111) !== 0 || (st.mode & S_IFMT) === S_IFDIR;
+  if (caller.fsuid === 0) return !(want & X_OK) || (st.mode & 0o111) !== 0 || (st.mode & S_IFMT) === S_IFDIR;
   const bits =
-    caller.euid === (st.uid ?? 0) ? (st.mode >> 6) & 7 : caller.egid === (st.gid ?? 0) || caller.groups.includes(st.gid ?? 0) ? (st.mode >> 3) & 7 : st.mode & 7;
+    caller.fsuid === (st.uid ?? 0) ? (st.mode >> 6) & 7 : caller.fsgid === (st.gid ?? 0) || caller.groups.includes(st.gid ?? 0) ? (st.mode >> 3) & 7 : st.mode & 7;
   return (bits & want) === want;
 }
 
