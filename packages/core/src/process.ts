@@ -68,7 +68,7 @@ export class ProcessTable {
 
   /** Whether some process has its virtual cwd or root at or under dir. */
   someWithin(dir: string): boolean {
-    const within = (p: string | undefined) => p !== undefined && (p === dir || p.startsWith(`${dir}/`));
+    const within = (p: string | undefined) => p !== undefined && (p === dir || p.startsWith(dir === '/' ? '/' : `${dir}/`));
     for (const p of this.byTid.values()) if (within(p.vcwd) || within(p.root)) return true;
     return false;
   }

@@ -16,6 +16,7 @@ import { isVirtualFs } from '../vfs/types.js';
 import { resolveText, serviceOf, type ViewPath } from './path.js';
 import { isReissued, reissue } from './reissue.js';
 import { markOwnCredentials } from './cred.js';
+import { memfdWith } from '../vfs/memfd.js';
 import { AT_EMPTY_PATH, AT_FDCWD, AT_SYMLINK_NOFOLLOW, S_IFMT, S_IFREG } from '../linux.js';
 
 /** the kernel's limits for `#!` lines and nested interpreters */
@@ -140,12 +141,8 @@ async function programOf(hv: Hypervisor, call: SyscallCall, file: ViewPath): Pro
 
 /** A close-on-exec memfd holding content, added to the caller's fds: its number. */
 function injectCopy(call: SyscallCall, content: Buffer): number {
-  const SYS_memfd_create = 319;
-  const MFD_CLOEXEC = 1;
-  const fd = native.syscall(SYS_memfd_create, 'umvu-exec', MFD_CLOEXEC);
-  if (fd < 0) throw new SyscallError(errnoName(-fd));
+  const fd = memfdWith('umvu-exec', content);
   try {
-    fs.writeSync(fd, content);
     const n = native.addFd(call.id, fd, -1, { cloexec: true });
     if (n < 0) throw new SyscallError(errnoName(-n));
     return n;

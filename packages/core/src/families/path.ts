@@ -25,6 +25,7 @@ import { errnoName } from '../errno.js';
 import { fdPathSyscall } from './fdpath.js';
 import { isReissued, reissue } from './reissue.js';
 import { fstatShadow, vfsSyscall } from './vfs.js';
+import { memfdWith } from '../vfs/memfd.js';
 import { isVirtualFs, type VirtualFs } from '../vfs/types.js';
 import {
   AT_EMPTY_PATH,
@@ -513,14 +514,8 @@ function mountTableOf(hv: Hypervisor, call: SyscallCall, arg: number): string | 
 
 /** Answers an open with a fresh read-only file holding `content` (a memfd, injected). */
 function openGenerated(call: SyscallCall, content: string, flagsArg: number): Answer {
-  const MFD_CLOEXEC = 1;
-  const SYS_memfd_create = 319;
-  const SYS_lseek = 8;
-  const fd = native.syscall(SYS_memfd_create, 'umvu-mounts', MFD_CLOEXEC);
-  if (fd < 0) return Answer.error(-fd);
+  const fd = memfdWith('umvu-mounts', content);
   try {
-    fs.writeSync(fd, content);
-    native.syscall(SYS_lseek, fd, 0, 0);
     const r = native.addFd(call.id, fd, -1, { send: true, cloexec: (call.int(flagsArg) & O_CLOEXEC) !== 0 });
     return r < 0 ? Answer.error(-r) : Answer.answered();
   } finally {

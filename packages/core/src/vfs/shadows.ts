@@ -11,10 +11,10 @@
  */
 import fs from 'node:fs';
 import { native } from '../native.js';
+import { memfdWith } from './memfd.js';
 import { O_ACCMODE, O_APPEND, O_CLOEXEC, O_NONBLOCK, O_TRUNC } from '../linux.js';
 
-const SYS = { memfd_create: 319, inotify_init1: 294, inotify_add_watch: 254, inotify_rm_watch: 255, ftruncate: 77 } as const;
-const MFD_CLOEXEC = 1;
+const SYS = { inotify_init1: 294, inotify_add_watch: 254, inotify_rm_watch: 255, ftruncate: 77 } as const;
 const IN_NONBLOCK = 0o4000;
 const IN_CLOEXEC = 0o2000000;
 const IN_CLOSE_WRITE = 0x8;
@@ -64,9 +64,7 @@ export class Shadows {
   }
 
   private make(key: string, { content, mode, mtimeMs, owner, release }: { content: Buffer; mode: number; mtimeMs?: number; owner: unknown; release: Shadow['release'] }): Shadow {
-    const fd = native.syscall(SYS.memfd_create, `umvu:${key.slice(key.lastIndexOf('/') + 1)}`, MFD_CLOEXEC);
-    if (fd < 0) throw Object.assign(new Error('memfd_create failed'), { errno: -fd });
-    fs.writeSync(fd, content, 0, content.length, 0);
+    const fd = memfdWith(`umvu:${key.slice(key.lastIndexOf('/') + 1)}`, content);
     fs.fchmodSync(fd, mode & 0o7777);
     if (mtimeMs !== undefined) fs.futimesSync(fd, mtimeMs / 1000, mtimeMs / 1000);
     const shadow: Shadow = { fd, ino: fs.fstatSync(fd).ino, owner, users: 0, original: content, release };

@@ -16,7 +16,7 @@ export function hashPath(p: string): number {
 
 const nlinkOf = (st: VStat) => st.nlink ?? ((st.mode & S_IFMT) === S_IFDIR ? 2 : 1);
 const sec = (ms: number | undefined) => BigInt(Math.floor((ms ?? 0) / 1000));
-const nsec = (ms: number | undefined) => Math.round((((ms ?? 0) % 1000) + 1000) % 1000 * 1e6);
+const nsec = (ms: number | undefined) => Math.min(999999999, Math.floor(((((ms ?? 0) % 1000) + 1000) % 1000) * 1e6));
 
 /** struct stat (144 bytes): stat, lstat, newfstatat. */
 export function structStat(st: VStat, dev: number, pathHash: number): Buffer {
@@ -60,10 +60,13 @@ export function structStatx(st: VStat, dev: number, pathHash: number): Buffer {
     b.writeBigInt64LE(sec(t), off);
     b.writeUInt32LE(nsec(t), off + 8);
   }
-  b.writeUInt32LE(((st.rdev ?? 0) >> 8) & 0xfff, 128);
-  b.writeUInt32LE((st.rdev ?? 0) & 0xff, 132);
-  b.writeUInt32LE((dev >> 8) & 0xfff, 136);
-  b.writeUInt32LE(dev & 0xff, 140);
+  // dev_t as the kernel encodes it: major in bits 8-19, minor in bits 0-7 and 20-31
+  const major = (d: number) => (d >>> 8) & 0xfff;
+  const minor = (d: number) => (d & 0xff) | ((d >>> 12) & 0xfff00);
+  b.writeUInt32LE(major(st.rdev ?? 0), 128);
+  b.writeUInt32LE(minor(st.rdev ?? 0), 132);
+  b.writeUInt32LE(major(dev), 136);
+  b.writeUInt32LE(minor(dev), 140);
   return b;
 }
 
