@@ -84,7 +84,7 @@ export interface NativePathTable {
   mounts: Array<{ path: string; host?: string }>;
   /**
    * host directories standing for view directories (what mounts serve, listings): relative
-   * paths from a base under one go to JS, but single names (not `..`) when singleNameOk
+   * paths from a base under one go to JS, but single names when singleNameOk (`..` only below its top)
    */
   hostDirs: Array<{ prefix: string; singleNameOk: boolean }>;
   calls: Array<{ nr: number; paths: NativePathArg[]; op?: NativePathOp }>;

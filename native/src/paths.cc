@@ -169,9 +169,14 @@ Checked Check(const Table &t, const struct seccomp_notif *n, const ArgLayout &l)
     if (isVfd || !BaseOf(n->pid, dirfd, base)) return c;
     for (auto &m : t.mounts)
       if (Under(base, m.path)) return c;
-    bool single = !strchr(path, '/') && strcmp(path, "..");
-    for (auto &h : t.hostDirs)
-      if (Under(base, h.prefix) && !(h.singleNameOk && single)) return c;
+    bool single = !strchr(path, '/');
+    bool up = !strcmp(path, "..");
+    for (auto &h : t.hostDirs) {
+      if (!Under(base, h.prefix)) continue;
+      // `..` stays inside below the host directory's top; from the top it leaves the mount
+      bool same = h.singleNameOk && single && (!up || base.size() > h.prefix.size());
+      if (!same) return c;
+    }
   }
   // Lexical walk from base: does it step into a mount point?
   std::string cur = base;
