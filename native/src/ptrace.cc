@@ -88,9 +88,9 @@ class Reissue : public Napi::AsyncWorker {
     // not sent: the caller was killed meanwhile; its death is ours to reap (we trace it)
     while ((w = waitpid(tid_, &status, __WALL)) < 0 && errno == EINTR) {
     }
-    if (!sent || w < 0 || !WIFSTOPPED(status)) return;  // killed on the way out
-    if (SignalPending()) Restart();
-    else LoadCall();
+    if (w < 0 || !WIFSTOPPED(status)) return;  // killed on the way out
+    if (sent && SignalPending()) Restart();
+    else if (sent) LoadCall();
     ptrace(PTRACE_DETACH, tid_, 0, 0);
   }
 

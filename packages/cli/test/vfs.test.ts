@@ -61,6 +61,14 @@ describe('a virtual file system (vumemfs)', () => {
     assert.deepEqual(fs.readFileSync(log, 'utf8').split('\n').filter(Boolean).sort(), ['/c 6', '/d 5', '/f 8']);
   });
 
+  it('shares one content among concurrent openers (60 appends at once)', () => {
+    const work = tmpdir();
+    const r = umvuBash(
+      mountMemfs(`${work}/mem`, 'async') + `cd ${work}/mem; for r in 1 2; do rm -f f; for i in $(seq 60); do (echo $i >> f) & done; wait; wc -l < f; done`,
+    );
+    assert.equal(r.stdout, '60\n60\n', r.stderr);
+  });
+
   it('shows the view paths of its open files in /proc/PID/fd', () => {
     const work = tmpdir();
     const r = umvuBash(

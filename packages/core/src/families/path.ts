@@ -14,6 +14,7 @@
  * what it cannot prove, and everything under `umvu -S`.
  */
 import fs from 'node:fs';
+import path from 'node:path';
 import { native } from '../native.js';
 import { Answer, SyscallError, type SyscallCall } from '../syscall.js';
 import { isDir, resolvePath, type PathOracle } from '../path/resolve.js';
@@ -424,20 +425,12 @@ async function chdir(hv: Hypervisor, call: SyscallCall): Promise<Answer> {
 }
 
 /**
- * The view path a host file or directory given to a process stands for: one opened on its behalf
- * in JavaScript (recorded), or one under the host directory of a pure prefix redirect (the
- * listener opens those itself). The same host directory reached by its own path is taken for
- * the view's too: only the meaning of `..` at the mount's root differs.
+ * The view path a host directory opened on behalf of a process stands for (recorded when it
+ * was opened in JavaScript). Those the listener opens under a pure bind are plain host
+ * directories: the same host directory reached by its own path must stay the host's.
  */
 function viewOfHostDir(hv: Hypervisor, host: string): string | undefined {
-  const recorded = hv.dirViews.viewPathOf(host);
-  if (recorded !== undefined) return recorded;
-  for (const e of hv.registry.all('path')) {
-    const files = e.options.files;
-    const prefix = files && !isVirtualFs(files) ? files.hostPrefix : undefined;
-    if (prefix && (host === prefix || host.startsWith(`${prefix}/`))) return String(e.key) + host.slice(prefix.length);
-  }
-  return undefined;
+  return hv.dirViews.viewPathOf(host);
 }
 
 /**
@@ -676,6 +669,14 @@ function removeOnBehalf(call: SyscallCall, files: PathService, r: ViewPath): Ans
   const dir = call.name === 'rmdir' || (call.name === 'unlinkat' && (call.int(2) & AT_REMOVEDIR) !== 0);
   if (dir && !r.isDir) throw new SyscallError('ENOTDIR');
   if (!dir && r.isDir) throw new SyscallError('EISDIR');
+  // the module removes as umvu: the caller must be allowed to change the directory (as the
+  // kernel asks of unlink), which is checked on the directory's host path under its ids
+  const parent = files.redirect(path.posix.dirname(r.mpath!), 'read');
+  const W_OK = 2;
+  const X_OK = 1;
+  const AT_EACCESS = 0x200;
+  const allowed = performAsCaller(call, syscallNumber('faccessat2'), [AT_FDCWD, parent, W_OK | X_OK, AT_EACCESS]);
+  if (allowed < 0) return Answer.error(-allowed);
   files.remove!(r.mpath!, dir);
   return Answer.value(0);
 }

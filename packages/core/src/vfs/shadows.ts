@@ -51,15 +51,21 @@ export class Shadows {
 
   /** The open shadow of key (a mount and path), or a new one made by load(). */
   async get(key: string, load: () => Promise<{ content: Buffer; mode: number; mtimeMs?: number; owner: unknown; release: Shadow['release'] }>): Promise<Shadow> {
-    const known = this.byKey.get(key) ?? this.loading.get(key);
-    if (known) return known;
-    await this.finishing.get(key);
+    // a write-back in flight is waited for; the check and the registration of a new load are
+    // made without yielding in between, so concurrent opens share one shadow
+    for (;;) {
+      const known = this.byKey.get(key) ?? this.loading.get(key);
+      if (known) return known;
+      const writing = this.finishing.get(key);
+      if (!writing) break;
+      await writing;
+    }
     const pending = load().then((loaded) => this.make(key, loaded));
     this.loading.set(key, pending);
     try {
       return await pending;
     } finally {
-      this.loading.delete(key);
+      if (this.loading.get(key) === pending) this.loading.delete(key);
     }
   }
 
