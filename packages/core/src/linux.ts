@@ -21,6 +21,12 @@ export const AT_SYMLINK_NOFOLLOW = 0x100;
 export const AT_REMOVEDIR = 0x200;
 export const AT_SYMLINK_FOLLOW = 0x400;
 export const AT_EMPTY_PATH = 0x1000;
+export const AT_EACCESS = 0x200; // faccessat2: the effective (file-system) ids
+
+// access(2) modes
+export const R_OK = 4;
+export const W_OK = 2;
+export const X_OK = 1;
 
 // renameat2(2)
 export const RENAME_NOREPLACE = 1;

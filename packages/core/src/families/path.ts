@@ -21,7 +21,7 @@ import { isDir, resolvePath, type PathOracle } from '../path/resolve.js';
 import type { Entry } from '../registry.js';
 import type { Hypervisor } from '../hypervisor.js';
 import { pathArg } from '../describe.js';
-import { readStatus } from '../process.js';
+import { readStatus, type ProcStatus } from '../process.js';
 import { errnoName } from '../errno.js';
 import { fdPathSyscall } from './fdpath.js';
 import { isReissued, reissue } from './reissue.js';
@@ -29,6 +29,7 @@ import { fstatShadow, vfsSyscall } from './vfs.js';
 import { memfdWith } from '../vfs/memfd.js';
 import { isVirtualFs, type VirtualFs } from '../vfs/types.js';
 import {
+  AT_EACCESS,
   AT_EMPTY_PATH,
   AT_FDCWD,
   AT_REMOVEDIR,
@@ -45,6 +46,8 @@ import {
   S_IFDIR,
   S_IFMT,
   S_IFREG,
+  W_OK,
+  X_OK,
 } from '../linux.js';
 import { syscallNumber } from '../syscalls/x86_64.js';
 
@@ -315,7 +318,7 @@ export async function resolveText(
     return { error: new SyscallError('EBADF'), virtual };
   }
   // a dirfd opened on the caller's behalf: its directory's path in the view
-  const dirView = opts.dirfd === AT_FDCWD ? undefined : viewOfHostDir(hv, base);
+  const dirView = opts.dirfd === AT_FDCWD ? undefined : hv.dirViews.viewPathOf(base);
   if (dirView !== undefined) {
     base = dirView;
     virtual = true;
@@ -384,7 +387,7 @@ function viewLinkOf(hv: Hypervisor, pid: number, link: string): string | undefin
   const owner = hv.shadows.ofFd(pid, fd)?.owner as { viewPath: string } | undefined;
   if (owner) return owner.viewPath;
   try {
-    return viewOfHostDir(hv, fs.readlinkSync(`/proc/${pid}/fd/${fd}`));
+    return hv.dirViews.viewPathOf(fs.readlinkSync(`/proc/${pid}/fd/${fd}`));
   } catch {
     return undefined;
   }
@@ -425,15 +428,6 @@ async function chdir(hv: Hypervisor, call: SyscallCall): Promise<Answer> {
 }
 
 /**
- * The view path a host directory opened on behalf of a process stands for (recorded when it
- * was opened in JavaScript). Those the listener opens under a pure bind are plain host
- * directories: the same host directory reached by its own path must stay the host's.
- */
-function viewOfHostDir(hv: Hypervisor, host: string): string | undefined {
-  return hv.dirViews.viewPathOf(host);
-}
-
-/**
  * fchdir: the kernel's cwd becomes the fd's directory. A directory opened on the caller's behalf
  * stands for one of the view, which becomes the virtual cwd; any other ends a virtual cwd.
  */
@@ -444,7 +438,7 @@ function fchdir(hv: Hypervisor, call: SyscallCall): Answer {
   } catch {
     return Answer.continue(); // the kernel says EBADF
   }
-  const dirView = viewOfHostDir(hv, target);
+  const dirView = hv.dirViews.viewPathOf(target);
   if (dirView === undefined && call.process?.vcwd === undefined) return Answer.continue();
   const p = hv.procs.ensure(call.tid);
   p.vcwd = dirView;
@@ -672,10 +666,7 @@ function removeOnBehalf(call: SyscallCall, files: PathService, r: ViewPath): Ans
   // the module removes as umvu: the caller must be allowed to change the directory (as the
   // kernel asks of unlink), which is checked on the directory's host path under its ids
   const parent = files.redirect(path.posix.dirname(r.mpath!), 'read');
-  const W_OK = 2;
-  const X_OK = 1;
-  const AT_EACCESS = 0x200;
-  const allowed = performAsCaller(call, syscallNumber('faccessat2'), [AT_FDCWD, parent, W_OK | X_OK, AT_EACCESS]);
+  const allowed = performAsCaller(callerStatus(call), syscallNumber('faccessat2'), [AT_FDCWD, parent, W_OK | X_OK, AT_EACCESS]);
   if (allowed < 0) return Answer.error(-allowed);
   files.remove!(r.mpath!, dir);
   return Answer.value(0);
@@ -726,15 +717,16 @@ function performOnBehalf(hv: Hypervisor, call: SyscallCall, spec: Spec, resolved
     const type = resolved[0].exists ? (resolved[0].mode ?? 0) & S_IFMT : S_IFREG;
     if (flags & O_PATH || (type !== S_IFREG && type !== S_IFDIR)) return openInCaller(hv, call, resolved[0], hosts[0], flags, call.int(spec.mode!.arg));
   }
+  const caller = callerStatus(call);
   if (spec.mode) {
     const w = spec.mode.when;
     if (!w || call.int(w.flags) & w.bit) {
       const mode = call.int(spec.mode.arg);
-      const umask = readStatus(call.tid)?.umask ?? 0o022;
+      const umask = caller()?.umask ?? 0o022;
       args[spec.mode.arg] = (mode & ~0o7777) | (mode & 0o7777 & ~umask); // mknod's file type stays
     }
   }
-  let r = performAsCaller(call, call.nr, args);
+  let r = performAsCaller(caller, call.nr, args);
   if (r < 0) {
     // a service may place the file elsewhere when the host refuses (vufs mincow)
     const again = resolved.map((v, i) => v.entry && services[i]?.retry?.(v.mpath!, access[i], errnoName(-r)));
@@ -742,7 +734,7 @@ function performOnBehalf(hv: Hypervisor, call: SyscallCall, spec: Spec, resolved
       spec.paths.forEach((p, i) => {
         if (again[i] !== undefined) args[p.arg] = throughOlderMounts(hv, again[i]!, resolved[i].entry!, access[i]);
       });
-      r = performAsCaller(call, call.nr, args);
+      r = performAsCaller(caller, call.nr, args);
     }
   }
   if (r < 0) return Answer.error(-r);
@@ -756,21 +748,27 @@ function performOnBehalf(hv: Hypervisor, call: SyscallCall, spec: Spec, resolved
   return Answer.value(r);
 }
 
+/** What /proc says of the calling thread, read at most once per call and only if asked. */
+function callerStatus(call: SyscallCall): () => ProcStatus | undefined {
+  let status: ProcStatus | undefined | null = null;
+  return () => (status === null ? (status = readStatus(call.tid)) : status);
+}
+
 /**
  * The call as the caller would make it: its umask is already in the mode argument (umvu's is 0
  * meanwhile), and when umvu is root, under the caller's file-system ids and groups (a process
  * of the view may have dropped root: it must not read or write what it could not). These are
  * per-thread in the kernel: only the thread making the call takes them, for the call.
  */
-function performAsCaller(call: SyscallCall, nr: number, args: Array<bigint | number | string | Buffer | null>): number {
-  const caller = process.geteuid?.() === 0 ? readStatus(call.tid) : undefined;
+function performAsCaller(caller: () => ProcStatus | undefined, nr: number, args: Array<bigint | number | string | Buffer | null>): number {
+  const status = process.geteuid?.() === 0 ? caller() : undefined;
   const ours = process.getgroups?.() ?? [];
-  const other = caller && (caller.fsuid !== 0 || caller.fsgid !== 0 || caller.groups.join() !== ours.join());
+  const other = status && (status.fsuid !== 0 || status.fsgid !== 0 || status.groups.join() !== ours.join());
   const groups = (list: number[]) => Buffer.from(new Uint32Array(list).buffer);
   if (other) {
-    native.syscall(syscallNumber('setgroups'), caller.groups.length, groups(caller.groups));
-    native.syscall(syscallNumber('setfsgid'), caller.fsgid);
-    native.syscall(syscallNumber('setfsuid'), caller.fsuid);
+    native.syscall(syscallNumber('setgroups'), status.groups.length, groups(status.groups));
+    native.syscall(syscallNumber('setfsgid'), status.fsgid);
+    native.syscall(syscallNumber('setfsuid'), status.fsuid);
   }
   const oldUmask = process.umask(0);
   try {

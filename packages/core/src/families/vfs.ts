@@ -12,13 +12,10 @@ import { readStatus, type ProcStatus } from '../process.js';
 import { hashPath, structStat, structStatfs, structStatx } from '../vfs/structs.js';
 import type { VStat, VirtualFs } from '../vfs/types.js';
 import { serviceOf, type ViewPath } from './path.js';
-import { AT_REMOVEDIR, O_ACCMODE, O_CLOEXEC, O_CREAT, O_DIRECTORY, O_EXCL, O_TRUNC, O_WRONLY, RENAME_NOREPLACE, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from '../linux.js';
+import { AT_REMOVEDIR, R_OK, W_OK, X_OK, O_ACCMODE, O_CLOEXEC, O_CREAT, O_DIRECTORY, O_EXCL, O_TRUNC, O_WRONLY, RENAME_NOREPLACE, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from '../linux.js';
 
 const UTIME_NOW = (1 << 30) - 1;
 const UTIME_OMIT = (1 << 30) - 2;
-const R_OK = 4;
-const W_OK = 2;
-const X_OK = 1;
 const SYS_open = 2;
 /** what statfs shows when the module does not say (f_type of a FUSE mount) */
 const DEFAULT_STATFS = { type: 0x65735546, bsize: 4096, blocks: 0, bfree: 0, bavail: 0, files: 0, ffree: 0 };

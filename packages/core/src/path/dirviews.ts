@@ -51,7 +51,10 @@ export class DirViews {
     return dir;
   }
 
-  /** The view path of a directory opened on behalf of a process, by its host path. */
+  /**
+   * The view path of a directory opened on behalf of a process in JavaScript, by its host path.
+   * Those the listener opens under a pure bind are not recorded: they stay host directories.
+   */
   viewPathOf(host: string): string | undefined {
     return this.views.get(host);
   }
