@@ -31,6 +31,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitMemory(env, exports);
   InitPtrace(env, exports);
   InitPaths(env, exports);
+  InitPacket(env, exports);
   return exports;
 }
 

@@ -40,6 +40,7 @@ void InitListener(Napi::Env env, Napi::Object exports);
 void InitMemory(Napi::Env env, Napi::Object exports);
 void InitPaths(Napi::Env env, Napi::Object exports);
 void InitPtrace(Napi::Env env, Napi::Object exports);
+void InitPacket(Napi::Env env, Napi::Object exports);
 
 // The seccomp listener fd of the view (-1 before it starts).
 int ListenerFd();

@@ -21,6 +21,7 @@ import { mountSyscall } from './families/mount.js';
 import { pathArgsOf, pathSyscall } from './families/path.js';
 import { NO_PATH_TABLE, nativePathTable } from './path/native-table.js';
 import { describeCall } from './describe.js';
+import { currentCaller, withCaller } from './caller.js';
 
 export interface ViewOptions {
   /** absolute path of the program to run */
@@ -80,6 +81,7 @@ export class Hypervisor {
   noNesting = false;
   private noFastPath = false;
   private controlFd = -1;
+  private readableHandlers = new Map<number, () => void>();
 
   constructor() {
     this.procs = new ProcessTable({
@@ -93,6 +95,8 @@ export class Hypervisor {
       isDebugEnabled: (tag, tid) => this.isDebugEnabled(tag, tid),
       processDataFor: (service) => this.processDataFor(service),
       changed: () => this.updateFastPath(),
+      watchReadable: (fd, onReadable) => this.watchReadable(fd, onReadable),
+      caller: currentCaller,
     });
     this.registry.onChange = () => this.updateFastPath();
     this.logger.onTagsChanged = () => this.updateFastPath();
@@ -234,7 +238,19 @@ export class Hypervisor {
       void this.handle(new SyscallCall(notifs, off));
     }
     for (const tid of exited) this.procs.exited(tid);
-    for (const fd of readable) this.shadows.readable(fd);
+    for (const fd of readable) {
+      const handler = this.readableHandlers.get(fd);
+      this.readableHandlers.delete(fd);
+      if (handler) handler();
+      else this.shadows.readable(fd);
+    }
+  }
+
+  /** Calls onReadable once, when fd becomes readable (a module's socket to a helper). */
+  watchReadable(fd: number, onReadable: () => void): void {
+    this.readableHandlers.set(fd, onReadable);
+    const r = native.watchReadable(fd);
+    if (r < 0) throw Object.assign(new Error(`watchReadable(${fd}): ${native.strerror(-r)}`), { errno: -r });
   }
 
   /** Runs a module's hook; a failing hook is logged and treated as absent. */
@@ -252,7 +268,7 @@ export class Hypervisor {
     try {
       call.process = this.procs.get(call.tid) ?? (this.procs.anyTracked ? this.procs.adoptOrCheck(call.tid) : undefined);
       if (this.isDebugEnabled('s', call.tid)) this.logger.debug('s', call.tid, describeCall(call), 1);
-      answer = await this.dispatch(call);
+      answer = await withCaller(call.tid, () => this.dispatch(call));
       if (!isAnswer(answer)) throw new Error(`invalid answer ${JSON.stringify(answer)}`);
     } catch (e) {
       answer = this.failure(call, e);

@@ -11,3 +11,5 @@ export { errnoOf, errnoName } from './errno.js';
 export type { PathService, Access, DirEntry } from './families/path.js';
 export type { VirtualFs, VStat, VStatFs } from './vfs/types.js';
 export { native } from './native.js';
+export type { Caller } from './caller.js';
+export type { ProcStatus } from './process.js';

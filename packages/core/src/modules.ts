@@ -14,6 +14,7 @@ import type { Logger } from './log.js';
 import type { PathService } from './families/path.js';
 import type { VirtualFs } from './vfs/types.js';
 import { syscallNumber } from './syscalls/x86_64.js';
+import type { Caller } from './caller.js';
 
 export type SyscallHandler = (call: SyscallCall) => Answer | Promise<Answer>;
 
@@ -80,6 +81,12 @@ export interface ModuleApi extends ProcessDataAccess {
    */
   addMount<T>(info: MountInfo, files?: PathService | VirtualFs, data?: T): Entry<T>;
   delEntry(entry: Entry, flags?: number): void;
+  /** calls onReadable once, when fd (non-blocking) becomes readable: call again to re-arm */
+  watchReadable(fd: number, onReadable: () => void): void;
+  /** the process whose syscall the module serves now (undefined outside a syscall) */
+  caller(): Caller | undefined;
+  /** loads another module this one builds on, unless it is loaded already */
+  needModule(name: string): Promise<void>;
 }
 
 export class Service {
@@ -112,6 +119,8 @@ export interface ModuleHost {
   isDebugEnabled(tag: string, tid: number): boolean;
   /** the set of loaded modules changed */
   changed(): void;
+  watchReadable(fd: number, onReadable: () => void): void;
+  caller(): Caller | undefined;
 }
 
 export class ModuleLoader {
@@ -201,6 +210,11 @@ export class ModuleLoader {
       addMount: (info, files, data) =>
         registry.add('path', info.target, service, { mount: info, files, data, permanent: /(^|,)permanent(,|$)/.test(info.options) }),
       delEntry: (entry, flags = 0) => registry.del(entry, flags),
+      watchReadable: (fd, onReadable) => this.host.watchReadable(fd, onReadable),
+      caller: () => this.host.caller(),
+      needModule: async (name) => {
+        if (!this.find(name)) await this.insmod(name, false, process.cwd());
+      },
       getProcessData: processData.getProcessData,
       setProcessData: processData.setProcessData,
     };

@@ -12,6 +12,7 @@ import { readStatus, type ProcStatus } from '../process.js';
 import { hashPath, structStat, structStatfs, structStatx } from '../vfs/structs.js';
 import type { VStat, VirtualFs } from '../vfs/types.js';
 import { serviceOf, type ViewPath } from './path.js';
+import { currentCaller } from '../caller.js';
 import { AT_REMOVEDIR, R_OK, W_OK, X_OK, O_ACCMODE, O_CLOEXEC, O_CREAT, O_DIRECTORY, O_EXCL, O_TRUNC, O_WRONLY, RENAME_NOREPLACE, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from '../linux.js';
 
 const UTIME_NOW = (1 << 30) - 1;
@@ -43,7 +44,7 @@ export async function vfsSyscall(hv: Hypervisor, call: SyscallCall, layout: Call
   const vfs = serviceOf(r.entry!) as VirtualFs;
   const m = r.mpath!;
   const p0 = layout.paths[0].arg;
-  const caller = readStatus(call.tid);
+  const caller = currentCaller()?.status() ?? readStatus(call.tid);
   if (!caller) throw new SyscallError('ESRCH');
   const st = async () => {
     const s = r.exists ? await vfs.lstat(m) : null;
@@ -94,6 +95,16 @@ export async function vfsSyscall(hv: Hypervisor, call: SyscallCall, layout: Call
       if (r.exists) throw new SyscallError('EEXIST');
       await need(vfs, 'mkdir')(m, umasked(call.int(layout.mode!.arg)));
       return Answer.value(0);
+    case 'mknod':
+    case 'mknodat': {
+      if (r.exists) throw new SyscallError('EEXIST');
+      const mode = call.int(layout.mode!.arg);
+      const type = mode & S_IFMT || S_IFREG;
+      if (type === S_IFREG) await need(vfs, 'create')(m, umasked(mode));
+      else if (type === S_IFDIR) throw new SyscallError('EINVAL');
+      else await need(vfs, 'mknod')(m, type | umasked(mode), call.int(layout.mode!.arg + 1));
+      return Answer.value(0);
+    }
     case 'rmdir':
       if (((await st()).mode & S_IFMT) !== S_IFDIR) throw new SyscallError('ENOTDIR');
       await need(vfs, 'rmdir')(m);
@@ -273,6 +284,8 @@ async function open(hv: Hypervisor, call: SyscallCall, layout: CallLayout, r: Vi
       };
     });
     fd = hv.shadows.open(shadow, flags);
+  } else if (vfs.openDevice) {
+    fd = await vfs.openDevice(m, flags);
   } else {
     throw new SyscallError('ENXIO'); // devices, fifos and sockets of a virtual fs
   }

@@ -53,6 +53,13 @@ export interface VirtualFs {
   /** makes an empty regular file (open with O_CREAT) */
   create?(mpath: string, mode: number): MaybePromise<void>;
   mkdir?(mpath: string, mode: number): MaybePromise<void>;
+  /** makes a device, fifo or socket node (mode has the type bits) */
+  mknod?(mpath: string, mode: number, rdev: number): MaybePromise<void>;
+  /**
+   * opens a device file of the module: returns a host fd (a socket to a daemon, say) that the
+   * process gets as this file; the core closes the module's copy afterwards
+   */
+  openDevice?(mpath: string, flags: number): MaybePromise<number>;
   rmdir?(mpath: string): MaybePromise<void>;
   unlink?(mpath: string): MaybePromise<void>;
   rename?(from: string, to: string): MaybePromise<void>;
