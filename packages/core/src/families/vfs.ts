@@ -162,8 +162,8 @@ export async function vfsSyscall(hv: Hypervisor, call: SyscallCall, layout: Call
     case 'utime':
     case 'futimesat': {
       const old = await st();
-      const [atimeMs, mtimeMs] = newTimes(call, layout, old);
-      await need(vfs, 'utimens')(m, atimeMs, mtimeMs);
+      const [atimeNs, mtimeNs] = newTimes(call, layout, old);
+      await need(vfs, 'utimens')(m, Number(atimeNs / 1_000_000n), Number(mtimeNs / 1_000_000n), atimeNs, mtimeNs);
       return Answer.value(0);
     }
     case 'truncate': {
@@ -215,25 +215,25 @@ function permits(st: VStat, caller: ProcStatus, want: number): boolean {
   return (bits & want) === want;
 }
 
-/** atime and mtime a utimensat/utimes/utime/futimesat call asks for (ms). */
-function newTimes(call: SyscallCall, layout: CallLayout, old: VStat): [number, number] {
-  const now = Date.now();
+/** atime and mtime a utimensat/utimes/utime/futimesat call asks for, in ns since the epoch. */
+function newTimes(call: SyscallCall, layout: CallLayout, old: VStat): [bigint, bigint] {
+  const now = BigInt(Date.now()) * 1_000_000n;
   const times = layout.in![0].arg;
   if (call.args[times] === 0n) return [now, now];
   if (call.name === 'utime') {
     const b = call.readMem(call.args[times], 16);
-    return [Number(b.readBigInt64LE(0)) * 1000, Number(b.readBigInt64LE(8)) * 1000];
+    return [b.readBigInt64LE(0) * 1_000_000_000n, b.readBigInt64LE(8) * 1_000_000_000n];
   }
   const b = call.readMem(call.args[times], 32);
-  const ts = (off: number, old: number | undefined) => {
-    const secs = Number(b.readBigInt64LE(off));
-    const frac = Number(b.readBigInt64LE(off + 8));
-    if (call.name !== 'utimensat') return secs * 1000 + frac / 1000; // timeval: microseconds
-    if (frac === UTIME_NOW) return now;
-    if (frac === UTIME_OMIT) return old ?? now;
-    return secs * 1000 + frac / 1e6;
+  const ts = (off: number, oldNs: bigint | undefined, oldMs: number | undefined) => {
+    const secs = b.readBigInt64LE(off) * 1_000_000_000n;
+    const frac = b.readBigInt64LE(off + 8);
+    if (call.name !== 'utimensat') return secs + frac * 1000n; // timeval: microseconds
+    if (frac === BigInt(UTIME_NOW)) return now;
+    if (frac === BigInt(UTIME_OMIT)) return oldNs ?? (oldMs !== undefined ? BigInt(Math.round(oldMs * 1e6)) : now);
+    return secs + frac;
   };
-  return [ts(0, old.atimeMs), ts(16, old.mtimeMs)];
+  return [ts(0, old.atimeNs, old.atimeMs), ts(16, old.mtimeNs, old.mtimeMs)];
 }
 
 /**

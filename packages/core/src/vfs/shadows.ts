@@ -34,6 +34,8 @@ export interface Shadow {
   /** its file was unlinked while open: the content goes nowhere */
   detached?: boolean;
   original: Buffer;
+  /** the memfd's mtime as loaded: a different one means a process wrote */
+  loadedMtimeNs: bigint;
   /** receives the new content when the last user is gone (undefined: unchanged) */
   release(data: Buffer | undefined): void | Promise<void>;
 }
@@ -73,7 +75,8 @@ export class Shadows {
     const fd = memfdWith(`umvu:${key.slice(key.lastIndexOf('/') + 1)}`, content);
     fs.fchmodSync(fd, mode & 0o7777);
     if (mtimeMs !== undefined) fs.futimesSync(fd, mtimeMs / 1000, mtimeMs / 1000);
-    const shadow: Shadow = { fd, ino: fs.fstatSync(fd).ino, owner, users: 0, original: content, release };
+    const st = fs.fstatSync(fd, { bigint: true });
+    const shadow: Shadow = { fd, ino: Number(st.ino), owner, users: 0, original: content, release, loadedMtimeNs: st.mtimeNs };
     const wd = native.syscall(SYS.inotify_add_watch, this.inotifyFd(), `/proc/self/fd/${fd}`, IN_CLOSE_WRITE | IN_CLOSE_NOWRITE);
     if (wd < 0) {
       fs.closeSync(fd);
@@ -123,11 +126,12 @@ export class Shadows {
   }
 
   /** The live size and mtime of key's content while it is open (writes not yet handed back). */
-  live(key: string): { size: number; mtimeMs: number } | undefined {
+  live(key: string): { size: number; mtimeMs?: number; mtimeNs?: bigint } | undefined {
     const s = this.byKey.get(key);
     if (!s) return undefined;
-    const st = fs.fstatSync(s.fd);
-    return { size: st.size, mtimeMs: st.mtimeMs };
+    const st = fs.fstatSync(s.fd, { bigint: true });
+    const written = st.mtimeNs !== s.loadedMtimeNs;
+    return { size: Number(st.size), ...(written ? { mtimeMs: Number(st.mtimeMs), mtimeNs: st.mtimeNs } : {}) };
   }
 
   /**

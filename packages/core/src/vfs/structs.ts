@@ -15,8 +15,21 @@ export function hashPath(p: string): number {
 }
 
 const nlinkOf = (st: VStat) => st.nlink ?? ((st.mode & S_IFMT) === S_IFDIR ? 2 : 1);
-const sec = (ms: number | undefined) => BigInt(Math.floor((ms ?? 0) / 1000));
-const nsec = (ms: number | undefined) => Math.min(999999999, Math.floor(((((ms ?? 0) % 1000) + 1000) % 1000) * 1e6));
+/** [seconds, nanoseconds] of a time given in ns (exact) or else in ms */
+function timeParts(ms: number | undefined, ns: bigint | undefined): [bigint, number] {
+  if (ns !== undefined) {
+    const s = ns / 1_000_000_000n - (ns < 0n && ns % 1_000_000_000n !== 0n ? 1n : 0n);
+    return [s, Number(ns - s * 1_000_000_000n)];
+  }
+  const t = ms ?? 0;
+  return [BigInt(Math.floor(t / 1000)), Math.min(999999999, Math.floor((((t % 1000) + 1000) % 1000) * 1e6))];
+}
+const times = (st: VStat): Array<[bigint, number]> => [
+  timeParts(st.atimeMs, st.atimeNs),
+  timeParts(st.mtimeMs, st.mtimeNs),
+  st.ctimeNs !== undefined || st.ctimeMs !== undefined ? timeParts(st.ctimeMs, st.ctimeNs) : timeParts(st.mtimeMs, st.mtimeNs),
+];
+const blocksOf = (st: VStat) => BigInt(st.blocks ?? Math.ceil(st.size / 512));
 
 /** struct stat (144 bytes): stat, lstat, newfstatat. */
 export function structStat(st: VStat, dev: number, pathHash: number): Buffer {
@@ -30,10 +43,10 @@ export function structStat(st: VStat, dev: number, pathHash: number): Buffer {
   b.writeBigUInt64LE(BigInt(st.rdev ?? 0), 40);
   b.writeBigInt64LE(BigInt(st.size), 48);
   b.writeBigInt64LE(4096n, 56);
-  b.writeBigInt64LE(BigInt(Math.ceil(st.size / 512)), 64);
-  [st.atimeMs, st.mtimeMs, st.ctimeMs ?? st.mtimeMs].forEach((t, i) => {
-    b.writeBigInt64LE(sec(t), 72 + 16 * i);
-    b.writeBigInt64LE(BigInt(nsec(t)), 80 + 16 * i);
+  b.writeBigInt64LE(blocksOf(st), 64);
+  times(st).forEach(([sec, nsec], i) => {
+    b.writeBigInt64LE(sec, 72 + 16 * i);
+    b.writeBigInt64LE(BigInt(nsec), 80 + 16 * i);
   });
   return b;
 }
@@ -50,15 +63,16 @@ export function structStatx(st: VStat, dev: number, pathHash: number): Buffer {
   b.writeUInt16LE(st.mode & 0xffff, 28);
   b.writeBigUInt64LE(BigInt(inoOf(st, pathHash)), 32);
   b.writeBigUInt64LE(BigInt(st.size), 40);
-  b.writeBigUInt64LE(BigInt(Math.ceil(st.size / 512)), 48);
+  b.writeBigUInt64LE(blocksOf(st), 48);
   // atime, btime (left 0: not in the mask), ctime, mtime
-  for (const [off, t] of [
-    [64, st.atimeMs],
-    [96, st.ctimeMs ?? st.mtimeMs],
-    [112, st.mtimeMs],
+  const [atime, mtime, ctime] = times(st);
+  for (const [off, [sec, nsec]] of [
+    [64, atime],
+    [96, ctime],
+    [112, mtime],
   ] as const) {
-    b.writeBigInt64LE(sec(t), off);
-    b.writeUInt32LE(nsec(t), off + 8);
+    b.writeBigInt64LE(sec, off);
+    b.writeUInt32LE(nsec, off + 8);
   }
   // dev_t as the kernel encodes it: major in bits 8-19, minor in bits 0-7 and 20-31
   const major = (d: number) => (d >>> 8) & 0xfff;

@@ -24,6 +24,12 @@ export interface VStat {
   atimeMs?: number;
   mtimeMs?: number;
   ctimeMs?: number;
+  /** exact times in ns since the epoch, when the module has them (they win over the ms) */
+  atimeNs?: bigint;
+  mtimeNs?: bigint;
+  ctimeNs?: bigint;
+  /** 512-byte blocks allocated (default: the size rounded up) */
+  blocks?: number;
 }
 
 /** What statfs(2) shows of the file system. */
@@ -67,7 +73,8 @@ export interface VirtualFs {
   symlink?(target: string, mpath: string): MaybePromise<void>;
   chmod?(mpath: string, mode: number): MaybePromise<void>;
   chown?(mpath: string, uid: number, gid: number): MaybePromise<void>;
-  utimens?(mpath: string, atimeMs: number, mtimeMs: number): MaybePromise<void>;
+  /** new times in ms, and exactly in ns since the epoch */
+  utimens?(mpath: string, atimeMs: number, mtimeMs: number, atimeNs: bigint, mtimeNs: bigint): MaybePromise<void>;
   truncate?(mpath: string, size: number): MaybePromise<void>;
   statfs?(mpath: string): MaybePromise<VStatFs>;
 }

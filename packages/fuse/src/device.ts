@@ -1,0 +1,62 @@
+/**
+ * The virtual /dev/fuse: each open gives the process one end of a fresh SEQPACKET pair (read
+ * one request, write one reply, as on the real device); the supervisor keeps the other end
+ * until a mount(2) names the fd and a connection starts on it.
+ */
+import fs from 'node:fs';
+import { native, SyscallError, type DirEntry, type VStat, type VirtualFs } from '@vuos/core';
+
+const S_IFCHR = 0o020000;
+/** the misc device number of /dev/fuse: 10, 229 */
+const FUSE_RDEV = (10 << 8) | 229;
+
+export class FuseDevice implements VirtualFs {
+  /** supervisor's end of each opened device, by the inode of the end the process holds */
+  private unmounted = new Map<number, number>();
+  /** inodes of devices mounted already */
+  private taken = new Set<number>();
+
+  lstat(mpath: string): VStat | null {
+    if (mpath !== '/') return null;
+    return { mode: S_IFCHR | 0o666, size: 0, nlink: 1, uid: 0, gid: 0, rdev: FUSE_RDEV, ino: 229 };
+  }
+
+  openDevice(): number {
+    const [ours, theirs] = native.seqpacketPair();
+    this.unmounted.set(fs.fstatSync(theirs).ino, ours);
+    return theirs;
+  }
+
+  /**
+   * The supervisor's end of the device that fd N of process tid is (mount's fd=N option);
+   * taken: a device is mounted once (EBUSY after). EINVAL when it is no /dev/fuse of ours.
+   */
+  take(tid: number, fdNumber: number): number {
+    let ino: number;
+    try {
+      ino = fs.statSync(`/proc/${tid}/fd/${fdNumber}`).ino;
+    } catch {
+      throw new SyscallError('EINVAL');
+    }
+    const ours = this.unmounted.get(ino);
+    if (ours === undefined) throw new SyscallError(this.taken.has(ino) ? 'EBUSY' : 'EINVAL');
+    this.unmounted.delete(ino);
+    this.taken.add(ino);
+    return ours;
+  }
+  /** Closes the ends of devices opened but never mounted. */
+  dispose(): void {
+    for (const fd of this.unmounted.values()) native.syscall(3 /* close */, fd);
+    this.unmounted.clear();
+  }
+
+  readlink(): string {
+    throw new SyscallError('EINVAL');
+  }
+  readdir(): DirEntry[] {
+    throw new SyscallError('ENOTDIR');
+  }
+  read(): Buffer {
+    throw new SyscallError('ENXIO');
+  }
+}

@@ -1,0 +1,348 @@
+/**
+ * A FUSE daemon's file system as the core's VirtualFs: path calls become FUSE requests on node
+ * ids. Looked-up nodes and their attributes are kept for as long as the daemon says they are
+ * valid, as the kernel's dcache and attribute cache do; our own changes update them.
+ */
+import path from 'node:path';
+import { SyscallError, type Caller, type DirEntry, type VStat, type VStatFs, type VirtualFs } from '@vuos/core';
+import type { FuseConnection, RequestCredentials } from './connection.js';
+import {
+  FATTR_ATIME,
+  FATTR_FH,
+  FATTR_GID,
+  FATTR_MODE,
+  FATTR_MTIME,
+  FATTR_SIZE,
+  FATTR_UID,
+  FUSE_ROOT_ID,
+  Op,
+  cstr,
+  entryOutSize,
+  parseAttr,
+  parseDirents,
+  parseEntry,
+  struct,
+  validUntil,
+  type FuseAttr,
+} from './protocol.js';
+
+const O_RDONLY = 0;
+const O_WRONLY = 1;
+const O_CREAT = 0o100;
+const O_EXCL = 0o200;
+const S_IFREG = 0o100000;
+const ENOSYS = 38;
+const FUSE_SUPER_MAGIC = 0x65735546;
+/** READ requests in flight while a file is loaded */
+const READ_AHEAD = 8;
+const DT_TYPES: Record<number, DirEntry['type']> = { 1: 'fifo', 2: 'char', 4: 'dir', 6: 'block', 8: 'file', 10: 'symlink', 12: 'socket' };
+
+interface Node {
+  nodeid: bigint;
+  entryValidUntil: number;
+  attr?: FuseAttr;
+  attrValidUntil: number;
+}
+
+export class FuseFs implements VirtualFs {
+  private nodes = new Map<string, Node>();
+
+  constructor(
+    readonly conn: FuseConnection,
+    private caller: () => Caller | undefined,
+    private readOnly: boolean,
+  ) {
+    this.nodes.set('/', { nodeid: FUSE_ROOT_ID, entryValidUntil: Infinity, attrValidUntil: 0 });
+  }
+
+  /** the credentials a request carries: the calling process' fs ids, as the kernel sends */
+  private cred(): RequestCredentials {
+    const c = this.caller();
+    const st = c?.status();
+    if (!c || !st) return { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, pid: 0 };
+    return { uid: st.fsuid, gid: st.fsgid, pid: c.tid };
+  }
+
+  /** a request, once the daemon has answered INIT (it reads it after its mount(2) returned) */
+  private async call(op: Op, nodeid: bigint, ...parts: Buffer[]): Promise<Buffer> {
+    await this.conn.ready;
+    return this.conn.request(op, nodeid, parts, this.cred());
+  }
+
+  private umask(): number {
+    return this.caller()?.status()?.umask ?? 0o022;
+  }
+
+  private writable(): void {
+    if (this.readOnly) throw new SyscallError('EROFS');
+  }
+
+  /** The node of mpath, looked up component by component; ENOENT when missing. */
+  private async node(mpath: string): Promise<Node> {
+    const known = this.nodes.get(mpath);
+    if (known && known.entryValidUntil > Date.now()) return known;
+    const parent = await this.node(path.dirname(mpath));
+    const out = await this.call(Op.LOOKUP, parent.nodeid, cstr(path.basename(mpath)));
+    return this.remember(mpath, out);
+  }
+
+  private remember(mpath: string, out: Buffer): Node {
+    const e = parseEntry(out);
+    if (e.nodeid === 0n) throw new SyscallError('ENOENT'); // a negative entry
+    const node = { nodeid: e.nodeid, entryValidUntil: e.entryValidUntil, attr: e.attr, attrValidUntil: e.attrValidUntil };
+    this.nodes.set(mpath, node);
+    return node;
+  }
+
+  /** mpath and everything below it changed name or went away */
+  private forget(mpath: string): void {
+    for (const p of this.nodes.keys()) if (p !== '/' && (p === mpath || p.startsWith(mpath + '/'))) this.nodes.delete(p);
+  }
+
+  private async attr(mpath: string): Promise<FuseAttr> {
+    const node = await this.node(mpath);
+    if (node.attr && node.attrValidUntil > Date.now()) return node.attr;
+    const out = await this.call(Op.GETATTR, node.nodeid, struct([['u32', 0], ['u32', 0], ['u64', 0]]));
+    node.attr = parseAttr(out, 16);
+    node.attrValidUntil = validUntil(out, 0, 8);
+    return node.attr;
+  }
+
+  async lstat(mpath: string): Promise<VStat | null> {
+    let a: FuseAttr;
+    try {
+      a = await this.attr(mpath);
+    } catch (e) {
+      if ((e as SyscallError).errno === 2 /* ENOENT */) return null;
+      throw e;
+    }
+    return {
+      mode: a.mode,
+      size: a.size,
+      ino: Number(a.ino),
+      nlink: a.nlink,
+      uid: a.uid,
+      gid: a.gid,
+      rdev: a.rdev,
+      blocks: a.blocks,
+      atimeMs: Number(a.atimeNs / 1_000_000n),
+      mtimeMs: Number(a.mtimeNs / 1_000_000n),
+      ctimeMs: Number(a.ctimeNs / 1_000_000n),
+      atimeNs: a.atimeNs,
+      mtimeNs: a.mtimeNs,
+      ctimeNs: a.ctimeNs,
+    };
+  }
+
+  async readlink(mpath: string): Promise<string> {
+    return (await this.call(Op.READLINK, (await this.node(mpath)).nodeid)).toString();
+  }
+
+  async readdir(mpath: string): Promise<DirEntry[]> {
+    const { nodeid } = await this.node(mpath);
+    const fh = (await this.call(Op.OPENDIR, nodeid, struct([['u32', O_RDONLY], ['u32', 0]]))).readBigUInt64LE(0);
+    const entries: DirEntry[] = [];
+    try {
+      for (let offset = 0n; ; ) {
+        const out = await this.call(Op.READDIR, nodeid, readIn(fh, offset, 65536));
+        const batch = parseDirents(out);
+        if (batch.length === 0) break;
+        for (const d of batch) if (d.name !== '.' && d.name !== '..') entries.push({ name: d.name, type: DT_TYPES[d.type] ?? 'file' });
+        offset = batch[batch.length - 1].off;
+      }
+    } finally {
+      await this.call(Op.RELEASEDIR, nodeid, releaseIn(fh, O_RDONLY)).catch(() => undefined);
+    }
+    return entries;
+  }
+
+  /** The whole content, read in large requests with several in flight. */
+  async read(mpath: string): Promise<Buffer> {
+    const { nodeid } = await this.node(mpath);
+    const size = (await this.attr(mpath)).size;
+    const fh = await this.open(nodeid, O_RDONLY);
+    try {
+      const chunks: Buffer[] = [];
+      const chunk = 128 * 1024;
+      // up to the size the daemon gave, several requests at a time; then (or for a file that
+      // says 0) one at a time until a short read
+      for (let got = 0; ; ) {
+        const n = got < size ? Math.min(READ_AHEAD, Math.ceil((size - got) / chunk)) : 1;
+        const batch = await Promise.all(Array.from({ length: n }, (_, i) => this.call(Op.READ, nodeid, readIn(fh, BigInt(got + i * chunk), chunk))));
+        for (const b of batch) {
+          chunks.push(b);
+          got += b.length;
+          if (b.length < chunk || (size > 0 && got >= size)) return Buffer.concat(chunks);
+        }
+      }
+    } finally {
+      await this.release(nodeid, fh, O_RDONLY);
+    }
+  }
+
+  async write(mpath: string, data: Buffer): Promise<void> {
+    this.writable();
+    const node = await this.node(mpath);
+    const fh = await this.open(node.nodeid, O_WRONLY);
+    try {
+      const step = this.conn.maxWrite;
+      const writes: Array<Promise<Buffer>> = [];
+      for (let off = 0; off < data.length; off += step) {
+        const piece = data.subarray(off, off + step);
+        const header = struct([['u64', fh], ['u64', off], ['u32', piece.length], ['u32', 0], ['u64', 0], ['u32', O_WRONLY], ['u32', 0]]);
+        writes.push(this.call(Op.WRITE, node.nodeid, this.conn.minor < 9 ? header.subarray(0, 24) : header, piece));
+      }
+      for (const w of await Promise.all(writes)) if (w.readUInt32LE(0) === 0 && data.length) throw new SyscallError('EIO');
+      await this.setattr(mpath, FATTR_SIZE | FATTR_FH, { size: data.length, fh });
+      await this.call(Op.FLUSH, node.nodeid, struct([['u64', fh], ['u32', 0], ['u32', 0], ['u64', 0]])).catch(ignoreEnosys);
+    } finally {
+      await this.release(node.nodeid, fh, O_WRONLY);
+    }
+  }
+
+  private async open(nodeid: bigint, flags: number): Promise<bigint> {
+    return (await this.call(Op.OPEN, nodeid, struct([['u32', flags], ['u32', 0]]))).readBigUInt64LE(0);
+  }
+
+  private async release(nodeid: bigint, fh: bigint, flags: number): Promise<void> {
+    await this.call(Op.RELEASE, nodeid, releaseIn(fh, flags)).catch(() => undefined);
+  }
+
+  /** parent node and name of an entry to make or remove */
+  private async parentOf(mpath: string): Promise<[bigint, Buffer]> {
+    return [(await this.node(path.dirname(mpath))).nodeid, cstr(path.basename(mpath))];
+  }
+
+  async create(mpath: string, mode: number): Promise<void> {
+    this.writable();
+    const [parent, name] = await this.parentOf(mpath);
+    const flags = O_CREAT | O_EXCL | O_WRONLY;
+    try {
+      const out = await this.call(Op.CREATE, parent, struct([['u32', flags], ['u32', S_IFREG | mode], ['u32', this.umask()], ['u32', 0]]), name);
+      const node = this.remember(mpath, out);
+      await this.release(node.nodeid, out.readBigUInt64LE(entryOutSize(this.conn.minor)), flags);
+    } catch (e) {
+      if ((e as SyscallError).errno !== ENOSYS) throw e;
+      await this.mknod(mpath, S_IFREG | mode, 0);
+    }
+  }
+
+  async mknod(mpath: string, mode: number, rdev: number): Promise<void> {
+    this.writable();
+    const [parent, name] = await this.parentOf(mpath);
+    const args = this.conn.minor < 12 ? struct([['u32', mode], ['u32', rdev]]) : struct([['u32', mode], ['u32', rdev], ['u32', this.umask()], ['u32', 0]]);
+    this.remember(mpath, await this.call(Op.MKNOD, parent, args, name));
+  }
+
+  async mkdir(mpath: string, mode: number): Promise<void> {
+    this.writable();
+    const [parent, name] = await this.parentOf(mpath);
+    this.remember(mpath, await this.call(Op.MKDIR, parent, struct([['u32', mode], ['u32', this.umask()]]), name));
+  }
+
+  async symlink(target: string, mpath: string): Promise<void> {
+    this.writable();
+    const [parent, name] = await this.parentOf(mpath);
+    this.remember(mpath, await this.call(Op.SYMLINK, parent, name, cstr(target)));
+  }
+
+  async link(from: string, to: string): Promise<void> {
+    this.writable();
+    const old = await this.node(from);
+    const [parent, name] = await this.parentOf(to);
+    this.remember(to, await this.call(Op.LINK, parent, struct([['u64', old.nodeid]]), name));
+    old.attrValidUntil = 0; // its link count changed
+  }
+
+  async unlink(mpath: string): Promise<void> {
+    this.writable();
+    const [parent, name] = await this.parentOf(mpath);
+    await this.call(Op.UNLINK, parent, name);
+    this.forget(mpath);
+  }
+
+  async rmdir(mpath: string): Promise<void> {
+    this.writable();
+    const [parent, name] = await this.parentOf(mpath);
+    await this.call(Op.RMDIR, parent, name);
+    this.forget(mpath);
+  }
+
+  async rename(from: string, to: string): Promise<void> {
+    this.writable();
+    const [oldParent, oldName] = await this.parentOf(from);
+    const [newParent, newName] = await this.parentOf(to);
+    await this.call(Op.RENAME, oldParent, struct([['u64', newParent]]), oldName, newName);
+    this.forget(from);
+    this.forget(to);
+  }
+
+  async chmod(mpath: string, mode: number): Promise<void> {
+    await this.setattr(mpath, FATTR_MODE, { mode });
+  }
+
+  async chown(mpath: string, uid: number, gid: number): Promise<void> {
+    // -1 leaves an id as it is, as chown(2) says
+    await this.setattr(mpath, (uid === -1 ? 0 : FATTR_UID) | (gid === -1 ? 0 : FATTR_GID), { uid, gid });
+  }
+
+  async utimens(mpath: string, _atimeMs: number, _mtimeMs: number, atimeNs: bigint, mtimeNs: bigint): Promise<void> {
+    await this.setattr(mpath, FATTR_ATIME | FATTR_MTIME, { atimeNs, mtimeNs });
+  }
+
+  async truncate(mpath: string, size: number): Promise<void> {
+    await this.setattr(mpath, FATTR_SIZE, { size });
+  }
+
+  async statfs(mpath: string): Promise<VStatFs> {
+    const out = await this.call(Op.STATFS, (await this.node(mpath)).nodeid);
+    const u64 = (off: number) => Number(out.readBigUInt64LE(off));
+    return { type: FUSE_SUPER_MAGIC, blocks: u64(0), bfree: u64(8), bavail: u64(16), files: u64(24), ffree: u64(32), bsize: out.readUInt32LE(40), namelen: out.readUInt32LE(44) };
+  }
+
+  /** struct fuse_setattr_in; the reply refreshes the cached attributes */
+  private async setattr(
+    mpath: string,
+    valid: number,
+    v: { mode?: number; uid?: number; gid?: number; size?: number; fh?: bigint; atimeNs?: bigint; mtimeNs?: bigint },
+  ): Promise<void> {
+    this.writable();
+    const node = await this.node(mpath);
+    const split = (ns = 0n): [bigint, number] => [ns / 1_000_000_000n, Number(ns % 1_000_000_000n)];
+    const [as, ans] = split(v.atimeNs);
+    const [ms, mns] = split(v.mtimeNs);
+    const out = await this.call(
+      Op.SETATTR,
+      node.nodeid,
+      struct([
+        ['u32', valid],
+        ['u32', 0],
+        ['u64', v.fh ?? 0n],
+        ['u64', v.size ?? 0],
+        ['u64', 0],
+        ['u64', as],
+        ['u64', ms],
+        ['u64', 0],
+        ['u32', ans],
+        ['u32', mns],
+        ['u32', 0],
+        ['u32', v.mode ?? 0],
+        ['u32', 0],
+        ['u32', v.uid ?? 0],
+        ['u32', v.gid ?? 0],
+        ['u32', 0],
+      ]),
+    );
+    node.attr = parseAttr(out, 16);
+    node.attrValidUntil = validUntil(out, 0, 8);
+  }
+}
+
+/** a daemon without the operation: as the kernel, take it as nothing to do (flush) */
+const ignoreEnosys = (e: SyscallError) => {
+  if (e.errno !== ENOSYS) throw e;
+};
+/** struct fuse_read_in (READ, READDIR) */
+const readIn = (fh: bigint, offset: bigint, size: number) => struct([['u64', fh], ['u64', offset], ['u32', size], ['u32', 0], ['u64', 0], ['u32', 0], ['u32', 0]]);
+/** struct fuse_release_in (RELEASE, RELEASEDIR) */
+const releaseIn = (fh: bigint, flags: number) => struct([['u64', fh], ['u32', flags], ['u32', 0], ['u64', 0]]);
