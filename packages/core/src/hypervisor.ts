@@ -21,6 +21,8 @@ import { mountSyscall } from './families/mount.js';
 import { pathArgsOf, pathSyscall } from './families/path.js';
 import { NO_PATH_TABLE, nativePathTable } from './path/native-table.js';
 import { describeCall } from './describe.js';
+import { Spawner, type Helper, type HelperOptions } from './helpers.js';
+import { SyscallError } from './syscall.js';
 
 export interface ViewOptions {
   /** absolute path of the program to run */
@@ -80,6 +82,7 @@ export class Hypervisor {
   noNesting = false;
   private noFastPath = false;
   private controlFd = -1;
+  private spawner?: Spawner;
 
   constructor() {
     this.procs = new ProcessTable({
@@ -93,6 +96,7 @@ export class Hypervisor {
       isDebugEnabled: (tag, tid) => this.isDebugEnabled(tag, tid),
       processDataFor: (service) => this.processDataFor(service),
       changed: () => this.updateFastPath(),
+      spawn: (argv, opts) => this.spawnHelper(argv, opts),
     });
     this.registry.onChange = () => this.updateFastPath();
     this.logger.onTagsChanged = () => this.updateFastPath();
@@ -187,9 +191,35 @@ export class Hypervisor {
       sigBlocked: opts.sigBlocked ?? 0n,
     });
     this.controlFd = view.controlFd;
+    this.spawner = new Spawner(view.spawnerFd, opts.envp);
     native.startListener(view.listenerFd, () => this.drain());
     native.forwardSignals(view.rootPid);
     return this.waitForView(String(opts.argv[0]));
+  }
+
+  /**
+   * Starts a helper process (a FUSE daemon...) inside the view: under its filter, stdin
+   * /dev/null, stdout and stderr the view's. Rejects with a SyscallError when it cannot run.
+   */
+  spawnHelper(argv: string[], opts: HelperOptions = {}): Promise<Helper> {
+    return this.spawner ? this.spawner.spawn(argv, opts) : Promise.reject(new SyscallError('ESRCH'));
+  }
+
+  /**
+   * The root process has exited: the modules' viewEnd hooks run (last loaded first), then the
+   * helpers are ended and the spawner leaves, so that the reaper can see every process gone.
+   */
+  private async endView(): Promise<void> {
+    for (const s of this.modules.list().reverse()) {
+      const { viewEnd } = s.definition;
+      if (!viewEnd) continue;
+      try {
+        await this.inModule(s, () => viewEnd.call(s.definition));
+      } catch (e) {
+        this.logger.printk(3, `umvu: module ${s.name}: viewEnd failed: ${(e as Error)?.stack ?? e}`);
+      }
+    }
+    await this.spawner?.end();
   }
 
   /** Asks the reaper to kill every process of the view (the view must not outlive umvu). */
@@ -211,6 +241,7 @@ export class Hypervisor {
             this.logger.printk(3, `umvu: ${command}: ${native.strerror(a)}`);
           } else if (type === CTL_ROOT_EXIT) {
             status = a;
+            void this.endView();
           } else if (type === CTL_ALL_DONE) {
             sock.removeAllListeners('close');
             // nothing written is lost: open files of virtual file systems go back first

@@ -14,6 +14,7 @@ import type { Logger } from './log.js';
 import type { PathService } from './families/path.js';
 import type { VirtualFs } from './vfs/types.js';
 import { syscallNumber } from './syscalls/x86_64.js';
+import type { Helper, HelperOptions } from './helpers.js';
 
 export type SyscallHandler = (call: SyscallCall) => Answer | Promise<Answer>;
 
@@ -38,6 +39,11 @@ export interface ModuleDefinition {
   init?(api: ModuleApi): void | Promise<void>;
   /** run by vu_rmmod; throwing (e.g. SyscallError('EBUSY')) aborts the removal */
   fini?(): void | Promise<void>;
+  /**
+   * the view's command has exited: awaited (last loaded module first) before its helpers are
+   * ended and anything else of the view's end (unmount, flush...); a failure is only logged
+   */
+  viewEnd?(): void | Promise<void>;
   /** mount(2) of a type prefixed by the module name; usually calls api.addMount() */
   mount?(req: MountRequest): void | Promise<void>;
   /** umount2(2) of one of this module's mounts, before the entry is removed */
@@ -80,6 +86,13 @@ export interface ModuleApi extends ProcessDataAccess {
    */
   addMount<T>(info: MountInfo, files?: PathService | VirtualFs, data?: T): Entry<T>;
   delEntry(entry: Entry, flags?: number): void;
+  /**
+   * starts a helper process (a FUSE daemon...) inside the view: stdin /dev/null, stdout and
+   * stderr the view's; rejects with a SyscallError (ENOENT...) when it cannot run. Helpers
+   * still running when the view's command has exited and the viewEnd hooks have run get
+   * SIGTERM, then SIGKILL 5 s later.
+   */
+  spawn(argv: string[], opts?: HelperOptions): Promise<Helper>;
 }
 
 export class Service {
@@ -112,6 +125,7 @@ export interface ModuleHost {
   isDebugEnabled(tag: string, tid: number): boolean;
   /** the set of loaded modules changed */
   changed(): void;
+  spawn(argv: string[], opts?: HelperOptions): Promise<Helper>;
 }
 
 export class ModuleLoader {
@@ -201,6 +215,7 @@ export class ModuleLoader {
       addMount: (info, files, data) =>
         registry.add('path', info.target, service, { mount: info, files, data, permanent: /(^|,)permanent(,|$)/.test(info.options) }),
       delEntry: (entry, flags = 0) => registry.del(entry, flags),
+      spawn: (argv, opts) => this.host.spawn(argv, opts),
       getProcessData: processData.getProcessData,
       setProcessData: processData.setProcessData,
     };
