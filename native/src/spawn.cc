@@ -291,6 +291,7 @@ int Spawn(int sock, const int32_t head[3], const sigset_t *viewMask) {
   if (pipe2(pipefd, O_CLOEXEC) < 0) return -errno;
   pid_t pid = _Fork();
   if (pid == 0) {
+    setpgid(0, 0);  // its own process group: the view's end signals all that it started
     sigprocmask(SIG_SETMASK, viewMask, nullptr);
     int err = chdir(cwd) < 0 ? errno : ExecSearch(gVec, gVec + argc + 1);
     write(pipefd[1], &err, sizeof err);

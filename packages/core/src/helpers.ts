@@ -26,9 +26,10 @@ const EXITED = 2;
 /** helpers still running this long after their SIGTERM get a SIGKILL */
 const KILL_AFTER_MS = 5000;
 
+/** Signals the process group of a helper (the spawner made it its leader). */
 function signal(pid: number, sig: NodeJS.Signals): void {
   try {
-    process.kill(pid, sig);
+    process.kill(-pid, sig);
   } catch {
     // it has just ended
   }
@@ -92,7 +93,7 @@ export class Spawner {
     }
   }
 
-  /** The view ends: SIGTERM to the helpers, SIGKILL 5 s later; then the spawner leaves. */
+  /** The view ends: SIGTERM to the helpers (their groups), SIGKILL 5 s later; then the spawner leaves. */
   async end(): Promise<void> {
     this.ended = true;
     const exits = Promise.all([...this.running.values()].map((h) => h.exited));

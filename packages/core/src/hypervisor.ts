@@ -231,6 +231,7 @@ export class Hypervisor {
     return new Promise((resolve) => {
       const sock = new net.Socket({ fd: this.controlFd, readable: true, writable: false });
       let status = 0;
+      let ending = Promise.resolve();
       let pending = Buffer.alloc(0);
       sock.on('data', (chunk: Buffer) => {
         pending = Buffer.concat([pending, chunk]);
@@ -241,11 +242,12 @@ export class Hypervisor {
             this.logger.printk(3, `umvu: ${command}: ${native.strerror(a)}`);
           } else if (type === CTL_ROOT_EXIT) {
             status = a;
-            void this.endView();
+            ending = this.endView();
           } else if (type === CTL_ALL_DONE) {
             sock.removeAllListeners('close');
-            // nothing written is lost: open files of virtual file systems go back first
-            void this.shadows.dispose().then(() => {
+            // nothing written is lost: the viewEnd hooks (the spawner may have gone before they
+            // ended) and open files of virtual file systems go back first
+            void ending.then(() => this.shadows.dispose()).then(() => {
               this.dirViews.dispose();
               resolve(status);
             });

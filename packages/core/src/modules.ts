@@ -87,10 +87,10 @@ export interface ModuleApi extends ProcessDataAccess {
   addMount<T>(info: MountInfo, files?: PathService | VirtualFs, data?: T): Entry<T>;
   delEntry(entry: Entry, flags?: number): void;
   /**
-   * starts a helper process (a FUSE daemon...) inside the view: stdin /dev/null, stdout and
-   * stderr the view's; rejects with a SyscallError (ENOENT...) when it cannot run. Helpers
-   * still running when the view's command has exited and the viewEnd hooks have run get
-   * SIGTERM, then SIGKILL 5 s later.
+   * starts a helper process (a FUSE daemon...) inside the view, leader of its own process
+   * group: stdin /dev/null, stdout and stderr the view's; rejects with a SyscallError (ENOENT...)
+   * when it cannot run. The groups of helpers still running when the view's command has exited
+   * and the viewEnd hooks have run get SIGTERM, then SIGKILL 5 s later.
    */
   spawn(argv: string[], opts?: HelperOptions): Promise<Helper>;
 }
