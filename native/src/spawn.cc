@@ -415,6 +415,8 @@ struct SpawnPlan {
   if (handoff->error.load()) _exit(125);  // nobody holds the listener: never run unsupervised
   close(listener);
   // From here on every notified syscall goes through the supervisor.
+  // The spawner, forked now: it has the filter, and no rc file or command of the view is its
+  // parent (the intermediate child exits at once; the subreaper adopts the spawner).
   pid_t mid = _Fork();
   if (mid == 0) {
     if (_Fork() == 0) RunSpawner(spawnerSock);
