@@ -22,6 +22,8 @@ export interface SpawnedView {
   rootPid: number;
   listenerFd: number;
   controlFd: number;
+  /** the spawner's socket: helper processes of modules are started in the view through it */
+  spawnerFd: number;
 }
 export function spawnView(opts: SpawnOptions): SpawnedView;
 export function killView(controlFd: number): boolean;

@@ -29,6 +29,11 @@ enum ControlMessage : int32_t {
   CTL_ALL_DONE = 5,     // every process of the view has exited
   CTL_KILL_VIEW = 6,    // supervisor -> reaper: kill every process of the view
 };
+// Records the spawner sends on its socket (spawn.cc), same layout.
+enum SpawnerMessage : int32_t {
+  SPAWNER_STARTED = 1,  // answer to a request: a = pid, or -errno if it could not run
+  SPAWNER_EXITED = 2,   // a = pid of a helper that ended, b = its wait status
+};
 struct ControlRecord {
   int32_t type;
   int32_t a;

@@ -218,6 +218,132 @@ void OnSigchld(int) {}
   }
 }
 
+// ---- spawner: starts the helper processes modules ask for (FUSE daemons...) in the view ----
+//
+// A request on its socket: int32 {body length, argc, envc}, then a body of 1 + argc + envc
+// NUL-terminated strings: cwd, argv, envp. The answer is a SPAWNER_STARTED record; each helper's
+// end is a SPAWNER_EXITED record. It runs in a fork of a fork of node: these buffers, no malloc.
+constexpr uint32_t kRequestMax = 1 << 18;
+constexpr int kVecMax = 1 << 13;
+char gRequest[kRequestMax];
+char *gVec[kVecMax];
+char gExecPath[4096];
+
+// false on EOF or error
+bool ReadFull(int fd, char *buf, size_t len) {
+  while (len) {
+    ssize_t n = read(fd, buf, len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    buf += n;
+    len -= n;
+  }
+  return true;
+}
+
+// execvpe(3)'s search of PATH (from envp), without its allocations; returns the errno.
+int ExecSearch(char *const *argv, char *const *envp) {
+  const char *file = argv[0];
+  if (strchr(file, '/')) {
+    execve(file, argv, envp);
+    return errno;
+  }
+  const char *path = "/usr/local/bin:/usr/bin:/bin";
+  for (char *const *e = envp; *e; e++)
+    if (strncmp(*e, "PATH=", 5) == 0) path = *e + 5;
+  size_t flen = strlen(file);
+  int err = ENOENT;
+  for (const char *dir = path;; dir++) {
+    const char *end = strchrnul(dir, ':');
+    size_t dlen = end - dir;
+    if (dlen + flen + 2 <= sizeof gExecPath) {
+      memcpy(gExecPath, dir, dlen);
+      if (dlen) gExecPath[dlen++] = '/';  // an empty entry is the cwd
+      memcpy(gExecPath + dlen, file, flen + 1);
+      execve(gExecPath, argv, envp);
+      if (errno == EACCES) err = EACCES;
+      else if (errno != ENOENT && errno != ENOTDIR) return errno;
+    }
+    if (!*end) return err;
+    dir = end;
+  }
+}
+
+// Serves one request; returns the helper's pid or -errno.
+int Spawn(int sock, const int32_t head[3], const sigset_t *viewMask) {
+  uint32_t len = head[0];
+  if (len > kRequestMax) {  // read it all the same: the stream stays in step
+    for (uint32_t n; len; len -= n)
+      if (!ReadFull(sock, gRequest, n = len < kRequestMax ? len : kRequestMax)) _exit(0);
+    return -E2BIG;
+  }
+  if (!ReadFull(sock, gRequest, len)) _exit(0);
+  int argc = head[1], envc = head[2];
+  if (len == 0 || gRequest[len - 1] || argc < 1 || envc < 0 || argc + envc + 2 > kVecMax) return -EINVAL;
+  char *cwd = gRequest, *end = gRequest + len, *s = cwd + strlen(cwd) + 1;
+  for (int i = 0; i < argc + envc; i++, s += strlen(s) + 1) {
+    if (s >= end) return -EINVAL;
+    gVec[i < argc ? i : i + 1] = s;  // argv, NULL, envp, NULL
+  }
+  gVec[argc] = gVec[argc + envc + 1] = nullptr;
+  // The child's exec closes the pipe: EOF says it runs, else the child writes why it does not.
+  int pipefd[2];
+  if (pipe2(pipefd, O_CLOEXEC) < 0) return -errno;
+  pid_t pid = _Fork();
+  if (pid == 0) {
+    setpgid(0, 0);  // its own process group: the view's end signals all that it started
+    sigprocmask(SIG_SETMASK, viewMask, nullptr);
+    int err = chdir(cwd) < 0 ? errno : ExecSearch(gVec, gVec + argc + 1);
+    write(pipefd[1], &err, sizeof err);
+    _exit(127);
+  }
+  int err = errno;
+  close(pipefd[1]);
+  if (pid > 0) {
+    ssize_t n;
+    do n = read(pipefd[0], &err, sizeof err);
+    while (n < 0 && errno == EINTR);
+    if (n == (ssize_t)sizeof err)  // reaped here: its end is not reported
+      while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+      }
+    else
+      err = 0;
+  }
+  close(pipefd[0]);
+  return err ? -err : pid;
+}
+
+// The spawner: a grandchild of the root process whose parent exited at once, so a child of the
+// reaper (the subreaper) and of no command of the view (a shell's `wait` never sees it or its
+// helpers). It and its helpers inherit the filter: they are processes of the view.
+[[noreturn]] void RunSpawner(int sock) {
+  prctl(PR_SET_NAME, "umvu-spawner", 0, 0, 0);
+  // its own session: the terminal's Ctrl-C or hangup is for the user's commands, not for daemons
+  setsid();
+  syscall(SYS_close_range, 3u, (unsigned)sock - 1, 0u);  // the view's fds are not the helpers'
+  syscall(SYS_close_range, (unsigned)sock + 1, ~0u, 0u);
+  close(0);
+  open("/dev/null", O_RDONLY);  // fd 0: stdin of every helper; stdout and stderr stay the view's
+  sigset_t block, viewMask, waitMask;
+  sigemptyset(&block);
+  sigaddset(&block, SIGCHLD);
+  sigprocmask(SIG_BLOCK, &block, &viewMask);
+  waitMask = viewMask;
+  sigdelset(&waitMask, SIGCHLD);
+  struct sigaction sa = {};
+  sa.sa_handler = OnSigchld;  // (a handler, not SIG_DFL: ppoll must be interrupted)
+  sigaction(SIGCHLD, &sa, nullptr);
+  for (;;) {
+    int st;
+    for (pid_t p; (p = waitpid(-1, &st, WNOHANG)) > 0;) SendRecord(sock, SPAWNER_EXITED, p, st);
+    struct pollfd pfd = {sock, POLLIN, 0};
+    if (ppoll(&pfd, 1, nullptr, &waitMask) <= 0) continue;
+    int32_t head[3];
+    if (!ReadFull(sock, (char *)head, sizeof head)) _exit(0);  // EOF: the view is ending
+    SendRecord(sock, SPAWNER_STARTED, Spawn(sock, head, &viewMask), 0);
+  }
+}
+
 // The listener changes hands through memory shared by the root and the reaper: once the filter
 // is installed every syscall of the root may be notified (umvu -d s notifies all of them), and
 // nobody answers before the supervisor holds the listener. So the root publishes the fd number
@@ -241,7 +367,7 @@ struct SpawnPlan {
 };
 
 [[noreturn]] void RunRoot(const SpawnPlan &plan, char *const *argv, char *const *envp,
-                          char *const *shArgv, int ctl, Handoff *handoff) {
+                          char *const *shArgv, int ctl, int spawnerSock, Handoff *handoff) {
   prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);  // the reaper is gone: so is the view's root
   if (plan.nofile > 0) {
     struct rlimit rl;
@@ -289,6 +415,16 @@ struct SpawnPlan {
   if (handoff->error.load()) _exit(125);  // nobody holds the listener: never run unsupervised
   close(listener);
   // From here on every notified syscall goes through the supervisor.
+  // The spawner, forked now: it has the filter, and no rc file or command of the view is its
+  // parent (the intermediate child exits at once; the subreaper adopts the spawner).
+  pid_t mid = _Fork();
+  if (mid == 0) {
+    if (_Fork() == 0) RunSpawner(spawnerSock);
+    _exit(0);
+  }
+  while (mid > 0 && waitpid(mid, nullptr, 0) < 0 && errno == EINTR) {
+  }
+  close(spawnerSock);
   for (const std::string &rc : plan.rcFiles) {
     if (access(rc.c_str(), X_OK) != 0) continue;  // as VUOS: rc files that cannot run are skipped
     pid_t p = _Fork();
@@ -362,7 +498,7 @@ std::vector<int> IntArray(const Napi::Value &v) {
 }
 
 // spawnView({path, argv, envp, rcFiles, filter: Buffer, nofile}) ->
-//   {reaperPid, rootPid, listenerFd, controlFd}
+//   {reaperPid, rootPid, listenerFd, controlFd, spawnerFd}
 Napi::Value SpawnView(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   Napi::Object o = info[0].As<Napi::Object>();
@@ -388,6 +524,8 @@ Napi::Value SpawnView(const Napi::CallbackInfo &info) {
 
   int ctl[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ctl) < 0) return ThrowErrno(env, "socketpair", errno);
+  int spawner[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, spawner) < 0) return ThrowErrno(env, "socketpair", errno);
   void *shared = mmap(nullptr, sizeof(Handoff), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   if (shared == MAP_FAILED) return ThrowErrno(env, "mmap", errno);
   Handoff *handoff = new (shared) Handoff();
@@ -414,7 +552,7 @@ Napi::Value SpawnView(const Napi::CallbackInfo &info) {
     pid_t root = _Fork();
     if (root < 0) _exit(125);
     if (root == 0) {
-      RunRoot(plan, argv.data(), envp.data(), shArgv.data(), ctl[1], handoff);
+      RunRoot(plan, argv.data(), envp.data(), shArgv.data(), ctl[1], spawner[1], handoff);
     }
     // the reaper never execs: drop the copies of node's own fds it got with the fork
     if (ctl[1] > 3) syscall(SYS_close_range, 3u, (unsigned)ctl[1] - 1, 0u);
@@ -428,10 +566,12 @@ Napi::Value SpawnView(const Napi::CallbackInfo &info) {
     RunReaper(ctl[1], root, listener);
   }
   close(ctl[1]);
+  close(spawner[1]);
   munmap(shared, sizeof(Handoff));
   Napi::Object result = Napi::Object::New(env);
   result.Set("reaperPid", reaper);
   result.Set("controlFd", ctl[0]);
+  result.Set("spawnerFd", spawner[0]);
   // The reaper first reports the root pid, then passes the listener (or the root reports
   // why it could not install the filter).
   for (;;) {

@@ -22,6 +22,8 @@ import { pathArgsOf, pathSyscall } from './families/path.js';
 import { NO_PATH_TABLE, nativePathTable } from './path/native-table.js';
 import { describeCall } from './describe.js';
 import { currentCaller, withCaller } from './caller.js';
+import { Spawner, type Helper, type HelperOptions } from './helpers.js';
+import { SyscallError } from './syscall.js';
 
 export interface ViewOptions {
   /** absolute path of the program to run */
@@ -82,6 +84,7 @@ export class Hypervisor {
   private noFastPath = false;
   private controlFd = -1;
   private readableHandlers = new Map<number, () => void>();
+  private spawner?: Spawner;
 
   constructor() {
     this.procs = new ProcessTable({
@@ -97,6 +100,7 @@ export class Hypervisor {
       changed: () => this.updateFastPath(),
       watchReadable: (fd, onReadable) => this.watchReadable(fd, onReadable),
       caller: currentCaller,
+      spawn: (argv, opts) => this.spawnHelper(argv, opts),
     });
     this.registry.onChange = () => this.updateFastPath();
     this.logger.onTagsChanged = () => this.updateFastPath();
@@ -191,9 +195,35 @@ export class Hypervisor {
       sigBlocked: opts.sigBlocked ?? 0n,
     });
     this.controlFd = view.controlFd;
+    this.spawner = new Spawner(view.spawnerFd, opts.envp);
     native.startListener(view.listenerFd, () => this.drain());
     native.forwardSignals(view.rootPid);
     return this.waitForView(String(opts.argv[0]));
+  }
+
+  /**
+   * Starts a helper process (a FUSE daemon...) inside the view: under its filter, stdin
+   * /dev/null, stdout and stderr the view's. Rejects with a SyscallError when it cannot run.
+   */
+  spawnHelper(argv: string[], opts: HelperOptions = {}): Promise<Helper> {
+    return this.spawner ? this.spawner.spawn(argv, opts) : Promise.reject(new SyscallError('ESRCH'));
+  }
+
+  /**
+   * The root process has exited: the modules' viewEnd hooks run (last loaded first), then the
+   * helpers are ended and the spawner leaves, so that the reaper can see every process gone.
+   */
+  private async endView(): Promise<void> {
+    for (const s of this.modules.list().reverse()) {
+      const { viewEnd } = s.definition;
+      if (!viewEnd) continue;
+      try {
+        await this.inModule(s, () => viewEnd.call(s.definition));
+      } catch (e) {
+        this.logger.printk(3, `umvu: module ${s.name}: viewEnd failed: ${(e as Error)?.stack ?? e}`);
+      }
+    }
+    await this.spawner?.end();
   }
 
   /** Asks the reaper to kill every process of the view (the view must not outlive umvu). */
@@ -205,6 +235,7 @@ export class Hypervisor {
     return new Promise((resolve) => {
       const sock = new net.Socket({ fd: this.controlFd, readable: true, writable: false });
       let status = 0;
+      let ending = Promise.resolve();
       let pending = Buffer.alloc(0);
       sock.on('data', (chunk: Buffer) => {
         pending = Buffer.concat([pending, chunk]);
@@ -215,10 +246,12 @@ export class Hypervisor {
             this.logger.printk(3, `umvu: ${command}: ${native.strerror(a)}`);
           } else if (type === CTL_ROOT_EXIT) {
             status = a;
+            ending = this.endView();
           } else if (type === CTL_ALL_DONE) {
             sock.removeAllListeners('close');
-            // nothing written is lost: open files of virtual file systems go back first
-            void this.shadows.dispose().then(() => {
+            // nothing written is lost: the viewEnd hooks (the spawner may have gone before they
+            // ended) and open files of virtual file systems go back first
+            void ending.then(() => this.shadows.dispose()).then(() => {
               this.dirViews.dispose();
               resolve(status);
             });

@@ -15,6 +15,7 @@ import type { PathService } from './families/path.js';
 import type { VirtualFs } from './vfs/types.js';
 import { syscallNumber } from './syscalls/x86_64.js';
 import type { Caller } from './caller.js';
+import type { Helper, HelperOptions } from './helpers.js';
 
 export type SyscallHandler = (call: SyscallCall) => Answer | Promise<Answer>;
 
@@ -39,6 +40,11 @@ export interface ModuleDefinition {
   init?(api: ModuleApi): void | Promise<void>;
   /** run by vu_rmmod; throwing (e.g. SyscallError('EBUSY')) aborts the removal */
   fini?(): void | Promise<void>;
+  /**
+   * the view's command has exited: awaited (last loaded module first) before its helpers are
+   * ended and anything else of the view's end (unmount, flush...); a failure is only logged
+   */
+  viewEnd?(): void | Promise<void>;
   /** mount(2) of a type prefixed by the module name; usually calls api.addMount() */
   mount?(req: MountRequest): void | Promise<void>;
   /** umount2(2) of one of this module's mounts, before the entry is removed */
@@ -87,6 +93,13 @@ export interface ModuleApi extends ProcessDataAccess {
   caller(): Caller | undefined;
   /** loads another module this one builds on, unless it is loaded already */
   needModule(name: string): Promise<void>;
+  /**
+   * starts a helper process (a FUSE daemon...) inside the view, leader of its own process
+   * group: stdin /dev/null, stdout and stderr the view's; rejects with a SyscallError (ENOENT...)
+   * when it cannot run. The groups of helpers still running when the view's command has exited
+   * and the viewEnd hooks have run get SIGTERM, then SIGKILL 5 s later.
+   */
+  spawn(argv: string[], opts?: HelperOptions): Promise<Helper>;
 }
 
 export class Service {
@@ -121,6 +134,7 @@ export interface ModuleHost {
   changed(): void;
   watchReadable(fd: number, onReadable: () => void): void;
   caller(): Caller | undefined;
+  spawn(argv: string[], opts?: HelperOptions): Promise<Helper>;
 }
 
 export class ModuleLoader {
@@ -215,6 +229,7 @@ export class ModuleLoader {
       needModule: async (name) => {
         if (!this.find(name)) await this.insmod(name, false, process.cwd());
       },
+      spawn: (argv, opts) => this.host.spawn(argv, opts),
       getProcessData: processData.getProcessData,
       setProcessData: processData.setProcessData,
     };
