@@ -23,7 +23,7 @@ smash() { bytes "$3" "$2" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none; 
 damage() {
   cp "$2" "$OUT/$1"
   case $3 in
-    truncated) truncate -s $(($(stat -c %s "$2") / 2)) "$OUT/$1" ;;
+    truncated) truncate -s $(($(stat -c %s "$2") / 8)) "$OUT/$1" ;;
     smash) smash "$OUT/$1" "$4" "$5" ;;
   esac
 }

@@ -6,6 +6,7 @@
  * to the submodule along with the mount flags' words; `ro` makes every change fail with EROFS.
  */
 import fs from 'node:fs';
+import os from 'node:os';
 import { defineModule, SyscallError, type Entry, type ModuleApi, type MountRequest } from '@vuos/core';
 import { opsToVirtualFs, runOp, type FuseOps } from './ops.js';
 import { findSubmodule, type MountOptions } from './submodule.js';
@@ -38,6 +39,13 @@ export function mountOptions(req: Pick<MountRequest, 'data' | 'flags' | 'fstype'
   return options;
 }
 
+/** The errno a submodule's failure says (a Node error from opening its source...), else EINVAL. */
+function errnoOf(e: unknown): string | number {
+  const { errno, code } = (e ?? {}) as { errno?: unknown; code?: unknown };
+  if (typeof errno === 'number' && errno > 0) return errno;
+  return typeof code === 'string' && Object.hasOwn(os.constants.errno, code) ? code : 'EINVAL';
+}
+
 /** A failed mount: one line on the console, the errno to the caller. */
 function fail(errno: string | number, message: string): never {
   log(message);
@@ -59,8 +67,7 @@ async function mount(req: MountRequest): Promise<void> {
   try {
     ops = typeof submodule === 'function' ? await submodule(req.source, options) : submodule;
   } catch (e) {
-    const errno = (e as { errno?: unknown })?.errno;
-    fail(typeof errno === 'number' && errno > 0 ? errno : 'EINVAL', `vufuse: ${req.fstype} ${req.source}: ${(e as Error)?.message ?? e}`);
+    fail(errnoOf(e), `vufuse: ${req.fstype} ${req.source}: ${(e as Error)?.message ?? e}`);
   }
   if (!ops || typeof ops !== 'object') fail('EINVAL', `vufuse: ${req.fstype}: the submodule gave no operations table`);
   if (typeof ops.init === 'function') await runOp(ops, 'init', [], log).catch((e) => fail((e as SyscallError).errno, `vufuse: ${req.fstype}: init failed`));

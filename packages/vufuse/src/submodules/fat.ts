@@ -14,9 +14,15 @@ import type { MountOptions } from '../submodule.js';
 
 const S_IFDIR = 0o040000;
 const S_IFREG = 0o100000;
-/** FILINFO's fdate and ftime (FatFs' layout in js-fatfs: a 32-bit size first) */
-const FILINFO_FDATE = 4;
-const FILINFO_FTIME = 6;
+/**
+ * Fields of FatFs' structures as js-fatfs builds them (R0.15, 32-bit sizes, LFN, no exFAT):
+ * DIR's read offset, cluster and sector; FATFS' window sector and window.
+ */
+const DIR_DPTR = 16;
+const DIR_CLUST = 20;
+const DIR_SECT = 24;
+const FATFS_WINSECT = 52;
+const FATFS_WIN = 56;
 /** bytes of zeros written at a time when a file grows */
 const ZERO_CHUNK = 1 << 20;
 
@@ -69,22 +75,22 @@ function fatDate(ms: number): [number, number] {
   return [((d.getFullYear() - 1980) << 9) | ((d.getMonth() + 1) << 5) | d.getDate(), (d.getHours() << 11) | (d.getMinutes() << 5) | (d.getSeconds() >> 1)];
 }
 
-/** Sector size, and total clusters and cluster size for statfs, from the boot sector. */
-function geometry(image: number): { sectorSize: number; clusters: number; clusterBytes: number } {
+/** The volume's layout, from the boot sector (an image without partitions). */
+function geometry(image: number): { ss: number; clusters: number; perCluster: number; dataStart: number } {
   const boot = Buffer.alloc(512);
   fs.readSync(image, boot, 0, 512, 0);
   const ss = boot.readUInt16LE(11);
-  if (![512, 1024, 2048, 4096].includes(ss) || !boot[13]) return { sectorSize: 512, clusters: 0, clusterBytes: 512 };
+  if (![512, 1024, 2048, 4096].includes(ss) || !boot[13]) return { ss: 512, clusters: 0, perCluster: 1, dataStart: 0 };
   const total = boot.readUInt16LE(19) || boot.readUInt32LE(32);
   const fatSize = boot.readUInt16LE(22) || boot.readUInt32LE(36);
-  const rootSectors = Math.ceil((boot.readUInt16LE(17) * 32) / ss);
-  const data = total - boot.readUInt16LE(14) - boot[16] * fatSize - rootSectors;
-  return { sectorSize: ss, clusters: Math.max(0, Math.floor(data / boot[13])), clusterBytes: ss * boot[13] };
+  const dataStart = boot.readUInt16LE(14) + boot[16] * fatSize + Math.ceil((boot.readUInt16LE(17) * 32) / ss);
+  return { ss, clusters: Math.max(0, Math.floor((total - dataStart) / boot[13])), perCluster: boot[13], dataStart };
 }
 
 export default async function fat(source: string, options: MountOptions): Promise<FuseOps> {
   const image = fs.openSync(source, options.readOnly ? 'r' : 'r+');
-  const { sectorSize: ss, clusters, clusterBytes } = geometry(image);
+  const { ss, clusters, perCluster, dataStart } = geometry(image);
+  const clusterBytes = ss * perCluster;
   const sectors = Math.floor(fs.fstatSync(image).size / ss);
   // the disk FatFs sees: the image file; a failure (a truncated image) is a disk error
   const io = (what: () => number, bytes: number) => {
@@ -151,11 +157,11 @@ export default async function fat(source: string, options: MountOptions): Promis
   /** FatFs refuses to write or delete a read-only entry; the view checked permissions already */
   const writable = <T>(path: string, fn: () => T): T => {
     const ro = path !== '/' && attrOf(path) & FatFs.AM_RDO;
-    if (ro) check(ff.f_chmod(path, 0, FatFs.AM_RDO));
+    if (ro && setReadOnly(path, false)) throw new FatError(5);
     try {
       return fn();
     } finally {
-      if (ro && exists(path)) ff.f_chmod(path, FatFs.AM_RDO, FatFs.AM_RDO);
+      if (ro && exists(path)) setReadOnly(path, true);
     }
   };
   const openFile = (path: string, mode: number): number => {
@@ -207,6 +213,50 @@ export default async function fat(source: string, options: MountOptions): Promis
     const fr = writable(path, () => ff.f_unlink(path));
     return dir && fr === FatFs.FR_DENIED ? ENOTEMPTY : err(fr);
   };
+
+  /**
+   * js-fatfs has neither f_utime nor f_chmod: fn changes the 32-byte directory entry of path in
+   * place. f_readdir of its parent finds it and leaves the read offset just past it; the sector
+   * it is in follows from where the directory read stands (or stood, when it ended a cluster).
+   */
+  const patchEntry = (path: string, fn: (entry: Buffer) => void): number => {
+    const cut = path.lastIndexOf('/');
+    const name = path.slice(cut + 1).toLowerCase();
+    const dir = ff.malloc(FatFs.sizeof_DIR);
+    try {
+      check(ff.f_opendir(dir, path.slice(0, cut) || '/'));
+      let clust = ff.getValue(dir + DIR_CLUST, 'i32') >>> 0;
+      for (;;) {
+        check(ff.f_readdir(dir, info));
+        const found = ff.FILINFO_fname(info);
+        if (!found) return ENOENT;
+        const end = ff.getValue(dir + DIR_DPTR, 'i32') >>> 0;
+        const next = ff.getValue(dir + DIR_SECT, 'i32') >>> 0;
+        const before = clust;
+        clust = ff.getValue(dir + DIR_CLUST, 'i32') >>> 0;
+        if (found.toLowerCase() !== name && ff.FILINFO_altname(info).toLowerCase() !== name) continue;
+        const crossed = end % clusterBytes === 0 && before !== clust && before !== 0;
+        const sector = end % ss ? next : crossed ? dataStart + (before - 1) * perCluster - 1 : next - 1;
+        const buf = Buffer.alloc(ss);
+        if (fs.readSync(image, buf, 0, ss, sector * ss) !== ss) return -5;
+        const entry = buf.subarray((end - 32) % ss, ((end - 32) % ss) + 32);
+        // it must be the entry read: its attributes and size
+        if ((entry[11] & 0x37) !== ff.FILINFO_fattrib(info) || entry.readUInt32LE(28) !== ff.FILINFO_fsize(info)) return -5;
+        fn(entry);
+        fs.writeSync(image, buf, 0, ss, sector * ss);
+        // FatFs' window may hold that sector: it must not write the old one back
+        if (ff.getValue(volume + FATFS_WINSECT, 'i32') >>> 0 === sector) ff.HEAPU8.set(buf, volume + FATFS_WIN);
+        return 0;
+      }
+    } finally {
+      ff.f_closedir(dir);
+      ff.free(dir);
+    }
+  };
+  const setReadOnly = (path: string, on: boolean) =>
+    patchEntry(path, (entry) => {
+      entry[11] = on ? entry[11] | FatFs.AM_RDO : entry[11] & ~FatFs.AM_RDO;
+    });
 
   /** wraps an op that calls back an errno only: FatFs errors (and anything thrown) become it */
   const op =
@@ -322,15 +372,14 @@ export default async function fat(source: string, options: MountOptions): Promis
       // a directory over a file: ENOTDIR, a file over a directory: EISDIR, as rename(2)
       return remove(to, (ff.FILINFO_fattrib(info) & FatFs.AM_DIR) !== 0) || err(ff.f_rename(from, to));
     }),
-    chmod: op((path: string, mode: number) => (path === '/' ? 0 : err(ff.f_chmod(path, mode & 0o222 ? 0 : FatFs.AM_RDO, FatFs.AM_RDO)))),
+    chmod: op((path: string, mode: number) => (path === '/' ? 0 : setReadOnly(path, !(mode & 0o222)))),
     chown: op((path: string, u: number, g: number) => ([-1, 0xffffffff, uid].includes(u) && [-1, 0xffffffff, gid].includes(g) ? 0 : EPERM)),
     utimens: op((path: string, atime: Date, mtime: Date) => {
       if (path === '/') return 0;
       const [date, time] = fatDate(mtime.getTime());
-      return writable(path, () => {
-        ff.setValue(info + FILINFO_FDATE, date, 'i16');
-        ff.setValue(info + FILINFO_FTIME, time, 'i16');
-        return err(ff.f_utime(path, info));
+      return patchEntry(path, (entry) => {
+        entry.writeUInt16LE(time, 22);
+        entry.writeUInt16LE(date, 24);
       });
     }),
     symlink: op(() => EPERM),
