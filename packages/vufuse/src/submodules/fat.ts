@@ -46,7 +46,6 @@ const ERRNO: Record<number, number> = {
 };
 const ENOENT = -2;
 const EPERM = -1;
-const EBADF = -9;
 const ENOTDIR = -20;
 const EISDIR = -21;
 const ENOTEMPTY = -39;
