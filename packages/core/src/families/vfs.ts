@@ -13,7 +13,7 @@ import { hashPath, structStat, structStatfs, structStatx } from '../vfs/structs.
 import type { VStat, VirtualFs } from '../vfs/types.js';
 import { serviceOf, type ViewPath } from './path.js';
 import { currentCaller } from '../caller.js';
-import { AT_REMOVEDIR, R_OK, W_OK, X_OK, O_ACCMODE, O_CLOEXEC, O_CREAT, O_DIRECTORY, O_EXCL, O_TRUNC, O_WRONLY, RENAME_NOREPLACE, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from '../linux.js';
+import { AT_REMOVEDIR, R_OK, W_OK, X_OK, O_ACCMODE, O_CLOEXEC, O_CREAT, O_DIRECTORY, O_EXCL, O_NOFOLLOW, O_PATH, O_TRUNC, O_WRONLY, RENAME_NOREPLACE, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from '../linux.js';
 
 const UTIME_NOW = (1 << 30) - 1;
 const UTIME_OMIT = (1 << 30) - 2;
@@ -243,7 +243,10 @@ function newTimes(call: SyscallCall, layout: CallLayout, old: VStat): [bigint, b
 async function open(hv: Hypervisor, call: SyscallCall, layout: CallLayout, r: ViewPath, vfs: VirtualFs, caller: ProcStatus): Promise<Answer> {
   const m = r.mpath!;
   const creat = call.name === 'creat';
-  const flags = creat ? O_CREAT | O_TRUNC | O_WRONLY : call.int(layout.fd!.flags);
+  let flags = creat ? O_CREAT | O_TRUNC | O_WRONLY : call.int(layout.fd!.flags);
+  // ADDFD cannot inject an O_PATH description: the caller gets a read-only one (cp opens its
+  // target directory so)
+  if (flags & O_PATH) flags &= O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
   const writes = (flags & O_ACCMODE) !== 0;
   if (!r.exists) {
     if (!(flags & O_CREAT)) throw new SyscallError('ENOENT');
@@ -264,6 +267,8 @@ async function open(hv: Hypervisor, call: SyscallCall, layout: CallLayout, r: Vi
     if (writes || flags & O_CREAT) throw new SyscallError('EISDIR');
     fd = native.syscall(SYS_open, hv.dirViews.materialize(r.path, await vfs.readdir(m)), (flags & ~O_CREAT) | O_CLOEXEC, 0);
   } else if (type === S_IFREG) {
+    // no way to take the content back (a read-only mount): opening to change it is refused
+    if ((writes || flags & O_TRUNC) && typeof vfs.write !== 'function') throw new SyscallError('EROFS');
     const entry = r.entry!;
     const shadow = await hv.shadows.get(shadowKey(entry, m), async () => {
       const content = await vfs.read(m);

@@ -54,7 +54,7 @@ export interface VirtualFs {
   readdir(mpath: string): MaybePromise<DirEntry[]>;
   /** the whole content of a regular file (at open) */
   read(mpath: string): MaybePromise<Buffer>;
-  /** the content after the file was changed through an fd (when the process is done with it) */
+  /** the content after the file was changed through an fd (when the process is done with it); absent: opening a file to change it fails with EROFS */
   write?(mpath: string, data: Buffer): MaybePromise<void>;
   /** makes an empty regular file (open with O_CREAT) */
   create?(mpath: string, mode: number): MaybePromise<void>;
