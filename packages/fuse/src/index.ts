@@ -8,7 +8,7 @@
  * exits cleanly on it.
  */
 import fs from 'node:fs';
-import { defineModule, SyscallError, type Entry, type ModuleApi, type MountRequest } from '@vuos/core';
+import { defineModule, MNT_DETACH, SyscallError, type Entry, type ModuleApi, type MountInfo, type MountRequest } from '@vuos/core';
 import { FuseConnection } from './connection.js';
 import { FuseDevice } from './device.js';
 import { FuseFs } from './fusefs.js';
@@ -21,6 +21,20 @@ const EXIT_TIMEOUT_MS = 5_000;
 
 let api: ModuleApi;
 const device = new FuseDevice();
+const mounts = new Set<Entry>();
+/** mounts another module waits for: a daemon it started will mount there (expectMount) */
+const expected = new Map<string, { info: MountInfo; mounted(): void }>();
+
+/**
+ * For a module that runs a FUSE daemon itself (vufuse): the daemon's coming mount(2) on target
+ * is recorded as info says (the module's type and source), and the promise resolves then.
+ */
+export function expectMount(info: MountInfo): { mounted: Promise<void>; cancel(): void } {
+  let mounted!: () => void;
+  const promise = new Promise<void>((resolve) => (mounted = resolve));
+  expected.set(info.target, { info, mounted });
+  return { mounted: promise, cancel: () => expected.delete(info.target) };
+}
 
 interface FuseMount {
   fs: FuseFs;
@@ -32,37 +46,45 @@ interface FuseMount {
 /** mount(2) of type fuse, fuse.NAME, fuseblk, fuseblk.NAME with data fd=N,rootmode=... */
 async function mount(req: MountRequest): Promise<void> {
   if (!/^fuse(blk)?(\.|$)/.test(req.fstype)) throw new SyscallError('ENODEV');
-  const options = new Map(req.data.split(',').filter(Boolean).map((w) => w.split(/=(.*)/s, 2) as [string, string]));
-  const fdNumber = Number(options.get('fd'));
-  if (!options.has('fd') || !Number.isInteger(fdNumber)) throw new SyscallError('EINVAL');
+  const words = new Map(req.data.split(',').filter(Boolean).map((w) => w.split(/=(.*)/s, 2) as [string, string]));
+  const fdNumber = Number(words.get('fd'));
+  if (!words.has('fd') || !Number.isInteger(fdNumber)) throw new SyscallError('EINVAL');
   const daemonIno = fs.statSync(`/proc/${req.call.tid}/fd/${fdNumber}`, { throwIfNoEntry: false })?.ino ?? -1;
   const conn = new FuseConnection(api, device.take(req.call.tid, fdNumber));
-  const fuseFs = new FuseFs(conn, () => api.caller(), (req.flags & MS_RDONLY) !== 0);
+  const claim = expected.get(req.target);
+  expected.delete(req.target);
+  const fuseFs = new FuseFs(conn, () => api.caller(), ((req.flags | (claim?.info.flags ?? 0)) & MS_RDONLY) !== 0);
   // the daemon reads INIT only after this mount(2) returns: requests wait for it (FuseFs)
   conn.ready.catch((e) => api.printk(3, `fuse: ${req.target}: ${e.message}`));
-  const options2 = req.data.replace(/(^|,)fd=\d+/, '').replace(/^,/, '');
-  api.addMount({ ...req.info, source: req.source || req.fstype, options: options2 }, fuseFs, { fs: fuseFs, daemonIno } satisfies FuseMount);
+  const options = req.data.replace(/(^|,)fd=\d+/, '').replace(/^,/, '');
+  const info = claim?.info ?? { ...req.info, source: req.source || req.fstype, options };
+  mounts.add(api.addMount(info, fuseFs, { fs: fuseFs, daemonIno } satisfies FuseMount));
+  claim?.mounted();
 }
 
 /** Ends a mount: DESTROY (the daemon flushes), then SIGTERM to the daemon, then our end closes. */
 async function umount(entry: Entry): Promise<void> {
   const m = entry.options.data as FuseMount;
-  if (m.unmounting) throw new SyscallError('EBUSY'); // the daemon's own umount while we end it
+  // the daemon exits as we asked and unmounts (libfuse does): that is what is happening
+  if (m.unmounting) return;
   m.unmounting = true;
   const { conn } = m.fs;
   if (conn.alive) {
     const cred = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, pid: 0 };
     await withTimeout(conn.ready.then(() => conn.request(Op.DESTROY, 0n, [], cred)), DESTROY_TIMEOUT_MS).catch(() => undefined);
-    for (const pid of holders(m.daemonIno)) {
+    const daemons = holders(m.daemonIno);
+    for (const pid of daemons) {
       try {
         process.kill(pid, 'SIGTERM');
       } catch {
         // gone already
       }
     }
-    await withTimeout(conn.gone, EXIT_TIMEOUT_MS).catch(() => undefined);
+    // until the daemons are gone, the mount stays: their own umount2 on the way out succeeds
+    await withTimeout(Promise.all(daemons.map(exited)), EXIT_TIMEOUT_MS).catch(() => undefined);
   }
   conn.close();
+  mounts.delete(entry);
 }
 
 const withTimeout = <T>(p: Promise<T>, ms: number): Promise<T> =>
@@ -70,6 +92,18 @@ const withTimeout = <T>(p: Promise<T>, ms: number): Promise<T> =>
     const t = setTimeout(() => reject(new SyscallError('ETIMEDOUT')), ms);
     p.then(resolve, reject).finally(() => clearTimeout(t));
   });
+
+/** resolves when process pid has ended */
+async function exited(pid: number): Promise<void> {
+  for (;;) {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
 
 /** pids of the processes that hold the socket with inode ino (the FUSE daemon) */
 function holders(ino: number): number[] {
@@ -97,4 +131,14 @@ export default defineModule({
   },
   mount,
   umount,
+  /** the view's command is over: its FUSE file systems end with it (daemons flush and exit) */
+  async viewEnd() {
+    await Promise.all(
+      [...mounts].map(async (entry) => {
+        await umount(entry).catch(() => undefined);
+        api.delEntry(entry, MNT_DETACH);
+      }),
+    );
+    device.dispose();
+  },
 });

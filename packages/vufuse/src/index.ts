@@ -10,9 +10,10 @@ import os from 'node:os';
 import { defineModule, SyscallError, type Entry, type ModuleApi, type MountRequest } from '@vuos/core';
 import { opsToVirtualFs, runOp, type FuseOps } from './ops.js';
 import { findSubmodule, type MountOptions } from './submodule.js';
+import { isDaemonType, mountWithDaemon } from './daemons.js';
 
 export { opsToVirtualFs, type FuseOps, type FuseStat, type FuseStatFs } from './ops.js';
-export { daemonSubmodule, type MountOptions, type Submodule, type SubmoduleFactory } from './submodule.js';
+export { type MountOptions, type Submodule, type SubmoduleFactory } from './submodule.js';
 
 const MS_RDONLY = 1;
 /** the words of mount flags (mount(8)'s), appended to the submodule's options */
@@ -61,6 +62,7 @@ async function mount(req: MountRequest): Promise<void> {
   } catch {
     // the caller is gone: its mount is looked up from /
   }
+  if (isDaemonType(name)) return mountWithDaemon(api, name, req, options, cwd);
   const submodule = await findSubmodule(name, cwd).catch((e) => fail('EINVAL', `vufuse: ${req.fstype}: cannot load: ${(e as Error)?.message ?? e}`));
   if (!submodule) fail('ENODEV', `vufuse: unknown file system type ${req.fstype}`);
   let ops: FuseOps;

@@ -29,20 +29,9 @@ const BUNDLED: Record<string, () => Promise<{ default: Submodule }>> = {
   memfs: () => import('./submodules/memfs.js'),
 };
 
-/**
- * EXTENSION POINT: file system types served by an unmodified FUSE daemon run inside the view
- * through a virtual /dev/fuse (vufuseext2 -> fuse2fs, vufusesquashfs -> squashfuse,
- * vufuseiso9660 -> fuseiso). None yet.
- */
-export function daemonSubmodule(name: string): SubmoduleFactory | undefined {
-  return undefined;
-}
-
 /** The submodule for NAME, undefined when there is none; throws when one is found but does not load. */
 export async function findSubmodule(name: string, callerCwd: string): Promise<Submodule | undefined> {
   if (Object.hasOwn(BUNDLED, name)) return (await BUNDLED[name]()).default;
-  const daemon = daemonSubmodule(name);
-  if (daemon) return daemon;
   const file = resolveModule(`vufuse${name}`, callerCwd);
   if (!file) return undefined;
   const exported = (await import(pathToFileURL(file).href)).default;

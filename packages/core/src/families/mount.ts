@@ -37,6 +37,8 @@ export async function mountSyscall(hv: Hypervisor, call: SyscallCall): Promise<A
   const flags = call.int(1);
   // a process working inside keeps it busy, as the kernel's cwd and root do
   if (!(flags & MNT_DETACH) && hv.procs.someWithin(target)) throw new SyscallError('EBUSY');
+  await hv.shadows.settled(); // a file closed just before is still being written back: not busy
+  if (hv.registry.lookupMountTarget(target) !== entry) throw new SyscallError('EINVAL'); // unmounted meanwhile
   hv.registry.checkRemovable(entry, flags);
   await hv.inModule(entry.service, () => entry.service.definition.umount?.(entry, flags));
   hv.registry.del(entry, flags);

@@ -25,7 +25,7 @@ import { readStatus, type ProcStatus } from '../process.js';
 import { errnoName } from '../errno.js';
 import { fdPathSyscall } from './fdpath.js';
 import { isReissued, reissue } from './reissue.js';
-import { fstatShadow, vfsSyscall } from './vfs.js';
+import { fstatShadow, shadowMetaSyscall, vfsSyscall } from './vfs.js';
 import { memfdWith } from '../vfs/memfd.js';
 import { isVirtualFs, type VirtualFs } from '../vfs/types.js';
 import {
@@ -541,6 +541,8 @@ export async function pathSyscall(hv: Hypervisor, call: SyscallCall): Promise<An
     if (answer) return answer;
   }
   if (call.name === 'bind' || call.name === 'connect' || call.name === 'inotify_add_watch') return fdPathSyscall(hv, call);
+  const ownFileFd = fdOwnFile(call);
+  if (ownFileFd !== undefined) return (await shadowMetaSyscall(hv, call, ownFileFd)) ?? Answer.continue();
   const spec = PATH_CALLS[call.name];
   if (!spec) {
     // not served yet: the kernel may do it as long as it touches no mount
@@ -549,7 +551,6 @@ export async function pathSyscall(hv: Hypervisor, call: SyscallCall): Promise<An
     const r = await resolveArg(hv, call, f(arg, true, dirfd));
     return r.virtual ? Answer.error('ENOTSUP') : Answer.continue();
   }
-  if (call.name === 'utimensat' && call.args[1] === 0n) return Answer.continue(); // futimens: fd only
   if ((call.name === 'newfstatat' || call.name === 'statx') && call.int(0) !== AT_FDCWD && call.int(call.name === 'statx' ? 2 : 3) & AT_EMPTY_PATH && (call.args[1] === 0n || call.readString(1) === '')) {
     return (await fstatShadow(hv, call, spec)) ?? Answer.continue(); // fstat of an fd
   }
@@ -563,6 +564,16 @@ export async function pathSyscall(hv: Hypervisor, call: SyscallCall): Promise<An
   if (resolved.length > 1 && entries.size > 1) throw new SyscallError('EXDEV');
   if (resolved[0].entry && isVirtualFs(serviceOf(resolved[0].entry))) return vfsSyscall(hv, call, spec, resolved);
   return performOnBehalf(hv, call, spec, resolved);
+}
+
+/** The fd whose own file a metadata change is about (fchmod, futimens, AT_EMPTY_PATH forms). */
+function fdOwnFile(call: SyscallCall): number | undefined {
+  if (call.name === 'fchmod' || call.name === 'fchown' || call.name === 'fsetxattr') return call.int(0);
+  const flagsArg = { utimensat: 3, fchownat: 4, fchmodat2: 3 }[call.name as 'utimensat'];
+  if (flagsArg === undefined || call.int(0) === AT_FDCWD) return undefined;
+  if (call.name === 'utimensat' && call.args[1] === 0n) return call.int(0); // futimens
+  const empty = call.args[1] === 0n || call.readString(1) === '';
+  return empty && call.int(flagsArg) & AT_EMPTY_PATH ? call.int(0) : undefined;
 }
 
 /**

@@ -162,7 +162,7 @@ export async function vfsSyscall(hv: Hypervisor, call: SyscallCall, layout: Call
     case 'utime':
     case 'futimesat': {
       const old = await st();
-      const [atimeNs, mtimeNs] = newTimes(call, layout, old);
+      const [atimeNs, mtimeNs] = newTimes(call, layout.in![0].arg, old);
       await need(vfs, 'utimens')(m, Number(atimeNs / 1_000_000n), Number(mtimeNs / 1_000_000n), atimeNs, mtimeNs);
       return Answer.value(0);
     }
@@ -185,6 +185,49 @@ interface ShadowOwner {
   entry: Entry;
   mpath: string;
   viewPath: string;
+  /** times set through an fd (futimens): set again after the content is written back */
+  times?: [bigint, bigint];
+}
+
+/**
+ * fchmod, fchown, futimens and their AT_EMPTY_PATH forms on an open virtual file change the
+ * module's file (the shadow memfd is only its content). Undefined when fd is no shadow.
+ */
+export async function shadowMetaSyscall(hv: Hypervisor, call: SyscallCall, fd: number): Promise<Answer | undefined> {
+  const shadow = hv.shadows.ofFd(call.tid, fd);
+  if (!shadow) return undefined;
+  const owner = shadow.owner as ShadowOwner;
+  const vfs = serviceOf(owner.entry) as VirtualFs;
+  switch (call.name) {
+    case 'fchmod':
+    case 'fchmodat2':
+      await need(vfs, 'chmod')(owner.mpath, call.int(call.name === 'fchmod' ? 1 : 2) & 0o7777);
+      break;
+    case 'fchown':
+    case 'fchownat': {
+      const at = call.name === 'fchown' ? 1 : 2;
+      await need(vfs, 'chown')(owner.mpath, call.int(at), call.int(at + 1));
+      break;
+    }
+    case 'fsetxattr': {
+      // cp -a and friends give modes as an access ACL: one made of the mode's three entries is
+      // a chmod; anything richer needs xattrs, which virtual files do not have
+      const mode = call.readString(1) === 'system.posix_acl_access' ? aclAsMode(call.readMem(call.args[2], Math.min(call.long(3), 4096))) : undefined;
+      if (mode === undefined) throw new SyscallError('ENOTSUP');
+      const st = await vfs.lstat(owner.mpath);
+      await need(vfs, 'chmod')(owner.mpath, ((st?.mode ?? 0) & 0o7000) | mode);
+      break;
+    }
+    default: {
+      // utimensat(fd, NULL or "", times, flags)
+      const old = await vfs.lstat(owner.mpath);
+      if (!old) throw new SyscallError('ENOENT');
+      owner.times = newTimes(call, 2, old);
+      await need(vfs, 'utimens')(owner.mpath, Number(owner.times[0] / 1_000_000n), Number(owner.times[1] / 1_000_000n), ...owner.times);
+      hv.shadows.markUnchanged(shadow); // its metadata is the module's again
+    }
+  }
+  return Answer.value(0);
 }
 
 function writeStat(call: SyscallCall, layout: CallLayout, st: VStat, entry: Entry, viewPath: string): Answer {
@@ -207,6 +250,21 @@ export async function fstatShadow(hv: Hypervisor, call: SyscallCall, layout: Cal
   return writeStat(call, layout, { ...st, ...hv.shadows.live(shadowKey(entry, mpath)) }, entry, viewPath);
 }
 
+/** The permission bits an access ACL (xattr form) amounts to, if it holds only the owner, group and other entries. */
+function aclAsMode(acl: Buffer): number | undefined {
+  const ACL_USER_OBJ = 1;
+  const ACL_GROUP_OBJ = 4;
+  const ACL_OTHER = 0x20;
+  if (acl.length !== 4 + 3 * 8 || acl.readUInt32LE(0) !== 2) return undefined;
+  let mode = 0;
+  for (let off = 4; off < acl.length; off += 8) {
+    const shift = { [ACL_USER_OBJ]: 6, [ACL_GROUP_OBJ]: 3, [ACL_OTHER]: 0 }[acl.readUInt16LE(off)];
+    if (shift === undefined) return undefined;
+    mode |= (acl.readUInt16LE(off + 2) & 7) << shift;
+  }
+  return mode;
+}
+
 /** Permission bits as the kernel checks them (root passes, except x without any x bit). */
 function permits(st: VStat, caller: ProcStatus, want: number): boolean {
   if (caller.fsuid === 0) return !(want & X_OK) || (st.mode & 0o111) !== 0 || (st.mode & S_IFMT) === S_IFDIR;
@@ -216,9 +274,8 @@ function permits(st: VStat, caller: ProcStatus, want: number): boolean {
 }
 
 /** atime and mtime a utimensat/utimes/utime/futimesat call asks for, in ns since the epoch. */
-function newTimes(call: SyscallCall, layout: CallLayout, old: VStat): [bigint, bigint] {
+function newTimes(call: SyscallCall, times: number, old: VStat): [bigint, bigint] {
   const now = BigInt(Date.now()) * 1_000_000n;
-  const times = layout.in![0].arg;
   if (call.args[times] === 0n) return [now, now];
   if (call.name === 'utime') {
     const b = call.readMem(call.args[times], 16);
@@ -282,6 +339,8 @@ async function open(hv: Hypervisor, call: SyscallCall, layout: CallLayout, r: Vi
         release: async (data: Buffer | undefined) => {
           try {
             if (data) await need(vfs, 'write')(owner.mpath, data);
+            // writing made the file's mtime now: the times a process gave come back
+            if (data && owner.times) await need(vfs, 'utimens')(owner.mpath, Number(owner.times[0] / 1_000_000n), Number(owner.times[1] / 1_000_000n), ...owner.times);
           } finally {
             hv.registry.release(entry);
           }

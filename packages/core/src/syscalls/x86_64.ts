@@ -110,9 +110,9 @@ const TABLE = `
  88 symlink                  notify    path
  89 readlink                 notify    path
  90 chmod                    notify    path
- 91 fchmod                   fd:0      fd
+ 91 fchmod                   notify    path
  92 chown                    notify    path
- 93 fchown                   fd:0      fd
+ 93 fchown                   notify    path
  94 lchown                   notify    path
  95 umask                    allow     none
  96 gettimeofday             notify    sc
@@ -209,7 +209,7 @@ const TABLE = `
 187 readahead                fd:0      fd
 188 setxattr                 notify    path
 189 lsetxattr                notify    path
-190 fsetxattr                fd:0      fd
+190 fsetxattr                notify    path
 191 getxattr                 notify    path
 192 lgetxattr                notify    path
 193 fgetxattr                fd:0      fd

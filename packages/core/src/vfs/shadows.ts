@@ -117,6 +117,11 @@ export class Shadows {
     return moved;
   }
 
+  /** The shadow's times are the module's again (they were just set there): live() shows them. */
+  markUnchanged(shadow: Shadow): void {
+    shadow.loadedMtimeNs = fs.fstatSync(shadow.fd, { bigint: true }).mtimeNs;
+  }
+
   /** The file of key was unlinked: its open shadow lives on unnamed, a new open makes another. */
   detach(key: string): void {
     const shadow = this.byKey.get(key);
@@ -163,6 +168,11 @@ export class Shadows {
     }
     native.watchReadable(fd);
     return true;
+  }
+
+  /** Resolves when the write-backs in flight now are done (the module has the content). */
+  async settled(): Promise<void> {
+    await Promise.all([...this.finishing.values()].map((p) => p.catch(() => undefined)));
   }
 
   /** The view is over: every shadow still open is handed back. */
