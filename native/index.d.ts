@@ -45,8 +45,8 @@ export function watchExit(tid: number, isThread: boolean): number;
 /** Reports fd once in take().readable when it becomes readable (call again to re-arm); 0 or -errno. */
 export function watchReadable(fd: number): number;
 export function readMem(pid: number, addr: bigint, len: number): Buffer;
-/** A SOCK_SEQPACKET pair (close-on-exec): [supervisor's end (non-blocking), peer's end]. */
-export function seqpacketPair(): [number, number];
+/** A SOCK_SEQPACKET pair (close-on-exec): [supervisor's end (non-blocking), peer's end, largest message either end can send]. */
+export function seqpacketPair(): [number, number, number];
 /** Every message queued on fd now; eof when the peer closed; error: an errno (0: none). */
 export function recvPackets(fd: number): { packets: Buffer[]; eof: boolean; error: number };
 /** Sends the buffers as one message without blocking: bytes sent or -errno (-EAGAIN: full). */

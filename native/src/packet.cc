@@ -11,20 +11,33 @@
 
 namespace {
 
-// Larger than any message the peer may send (a FUSE reply carries at most max_write or the
-// read size we asked for, 128 KiB); a longer one would be cut, so it is reported as EMSGSIZE.
-constexpr size_t kMaxPacket = 1 << 20;
+// Larger than any message the peer may send (a FUSE reply carries at most the read size we
+// asked for, 1 MiB, plus its header); a longer one would be cut, so it is reported as EMSGSIZE.
+constexpr size_t kMaxPacket = 2 << 20;
+// A message must fit in its sender's socket buffer (else EMSGSIZE): room for 1 MiB replies
+// and requests (the kernel caps it at net.core.wmem_max, 4 MiB here, 208 KiB on stock kernels).
+constexpr int kSocketBuffer = 4 << 20;
 std::vector<uint8_t> gPacket(kMaxPacket);
 
-// seqpacketPair() -> [supervisorEnd (non-blocking), peerEnd]; both close-on-exec.
+// seqpacketPair() -> [supervisorEnd (non-blocking), peerEnd, largest message either end can
+// send]; both close-on-exec.
 Napi::Value SeqpacketPair(const Napi::CallbackInfo &info) {
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) return ThrowErrno(info.Env(), "socketpair", errno);
   int one = 1;
   ioctl(sv[0], FIONBIO, &one);
-  Napi::Array out = Napi::Array::New(info.Env(), 2);
+  for (int fd : sv) setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &kSocketBuffer, sizeof kSocketBuffer);
+  // a SEQPACKET message must fit in the sender's buffer, less 32 bytes (af_unix.c)
+  int maxMessage = kSocketBuffer * 2;
+  for (int fd : sv) {
+    int size = 0;
+    socklen_t len = sizeof size;
+    if (getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, &len) == 0 && size - 32 < maxMessage) maxMessage = size - 32;
+  }
+  Napi::Array out = Napi::Array::New(info.Env(), 3);
   out.Set(0u, sv[0]);
   out.Set(1u, sv[1]);
+  out.Set(2u, maxMessage);
   return out;
 }
 

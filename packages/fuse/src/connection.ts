@@ -4,12 +4,15 @@
  * unique id. Requests are answered in any order (libfuse may run several threads).
  */
 import { native, SyscallError, type ModuleApi } from '@vuos/core';
+import type { DeviceEnd } from './device.js';
 import { FUSE_ASYNC_READ, FUSE_BIG_WRITES, FUSE_KERNEL_MINOR, FUSE_KERNEL_VERSION, IN_HEADER, OUT_HEADER, Op, inHeader, struct } from './protocol.js';
 
 const EAGAIN = 11;
 const ENOTCONN = 107;
-/** what we ask the daemon to read ahead and the largest write we send */
-const MAX_IO = 128 * 1024;
+/** the largest READ we ask for and WRITE we send, when the socket buffers allow */
+const MAX_IO = 1 << 20;
+/** sizeof(struct fuse_write_in) */
+const WRITE_IN = 40;
 
 export interface RequestCredentials {
   uid: number;
@@ -26,6 +29,8 @@ export class FuseConnection {
   /** negotiated protocol minor version and largest WRITE payload */
   minor = 0;
   maxWrite = 4096;
+  /** the largest READ to ask for: its reply must fit in one message */
+  readonly maxRead: number;
   private nextUnique = 2n;
   private pending = new Map<bigint, Pending>();
   /** messages the socket could not take yet (the daemon is behind) */
@@ -38,12 +43,16 @@ export class FuseConnection {
   readonly gone: Promise<void>;
   private markGone!: () => void;
 
+  readonly fd: number;
+
   constructor(
     private api: Pick<ModuleApi, 'watchReadable'>,
-    readonly fd: number,
+    private end: DeviceEnd,
   ) {
+    this.fd = end.fd;
+    this.maxRead = Math.min(MAX_IO, 2 ** Math.floor(Math.log2(end.maxMessage - OUT_HEADER)));
     this.gone = new Promise((resolve) => (this.markGone = resolve));
-    this.api.watchReadable(fd, () => this.onReadable());
+    this.api.watchReadable(this.fd, () => this.onReadable());
     this.ready = this.init();
   }
 
@@ -80,7 +89,7 @@ export class FuseConnection {
     const payload = struct([
       ['u32', FUSE_KERNEL_VERSION],
       ['u32', FUSE_KERNEL_MINOR],
-      ['u32', MAX_IO],
+      ['u32', this.maxRead],
       ['u32', FUSE_ASYNC_READ | FUSE_BIG_WRITES],
     ]);
     const out = await this.request(Op.INIT, 0n, [payload], root);
@@ -89,7 +98,8 @@ export class FuseConnection {
     this.minor = out.readUInt32LE(4);
     // max_write arrived in 7.5; without FUSE_BIG_WRITES a daemon takes one page per write
     const flags = out.readUInt32LE(12);
-    if (out.length >= 24 && flags & FUSE_BIG_WRITES) this.maxWrite = Math.min(MAX_IO, Math.max(4096, out.readUInt32LE(20)));
+    const room = this.end.maxMessage - IN_HEADER - WRITE_IN;
+    if (out.length >= 24 && flags & FUSE_BIG_WRITES) this.maxWrite = Math.min(MAX_IO, room, Math.max(4096, out.readUInt32LE(20)));
   }
 
   private send(message: Buffer[]): void {

@@ -10,9 +10,15 @@ const S_IFCHR = 0o020000;
 /** the misc device number of /dev/fuse: 10, 229 */
 const FUSE_RDEV = (10 << 8) | 229;
 
+/** The supervisor's end of an opened /dev/fuse, and the largest message the pair carries. */
+export interface DeviceEnd {
+  fd: number;
+  maxMessage: number;
+}
+
 export class FuseDevice implements VirtualFs {
   /** supervisor's end of each opened device, by the inode of the end the process holds */
-  private unmounted = new Map<number, number>();
+  private unmounted = new Map<number, DeviceEnd>();
   /** inodes of devices mounted already */
   private taken = new Set<number>();
 
@@ -22,8 +28,8 @@ export class FuseDevice implements VirtualFs {
   }
 
   openDevice(): number {
-    const [ours, theirs] = native.seqpacketPair();
-    this.unmounted.set(fs.fstatSync(theirs).ino, ours);
+    const [fd, theirs, maxMessage] = native.seqpacketPair();
+    this.unmounted.set(fs.fstatSync(theirs).ino, { fd, maxMessage });
     return theirs;
   }
 
@@ -31,7 +37,7 @@ export class FuseDevice implements VirtualFs {
    * The supervisor's end of the device that fd N of process tid is (mount's fd=N option);
    * taken: a device is mounted once (EBUSY after). EINVAL when it is no /dev/fuse of ours.
    */
-  take(tid: number, fdNumber: number): number {
+  take(tid: number, fdNumber: number): DeviceEnd {
     let ino: number;
     try {
       ino = fs.statSync(`/proc/${tid}/fd/${fdNumber}`).ino;
@@ -46,7 +52,7 @@ export class FuseDevice implements VirtualFs {
   }
   /** Closes the ends of devices opened but never mounted. */
   dispose(): void {
-    for (const fd of this.unmounted.values()) native.syscall(3 /* close */, fd);
+    for (const { fd } of this.unmounted.values()) native.syscall(3 /* close */, fd);
     this.unmounted.clear();
   }
 

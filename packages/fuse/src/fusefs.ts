@@ -1,7 +1,9 @@
 /**
  * A FUSE daemon's file system as the core's VirtualFs: path calls become FUSE requests on node
  * ids. Looked-up nodes and their attributes are kept for as long as the daemon says they are
- * valid, as the kernel's dcache and attribute cache do; our own changes update them.
+ * valid, as the kernel's dcache and attribute cache do; our own changes update them. A daemon
+ * the view started on an image (vufuse) serves nobody else: then nothing changes its files
+ * behind our back, and what we know stays valid until we change it (exclusive).
  */
 import path from 'node:path';
 import { SyscallError, type Caller, type DirEntry, type VStat, type VStatFs, type VirtualFs } from '@vuos/core';
@@ -32,9 +34,13 @@ const O_CREAT = 0o100;
 const O_EXCL = 0o200;
 const S_IFREG = 0o100000;
 const ENOSYS = 38;
+const ENOENT = 2;
+const S_IFMT = 0o170000;
 const FUSE_SUPER_MAGIC = 0x65735546;
 /** READ requests in flight while a file is loaded */
-const READ_AHEAD = 8;
+const READ_WINDOW = 8;
+/** open_out flag: the file's size says nothing of its content */
+const FOPEN_DIRECT_IO = 1;
 const DT_TYPES: Record<number, DirEntry['type']> = { 1: 'fifo', 2: 'char', 4: 'dir', 6: 'block', 8: 'file', 10: 'symlink', 12: 'socket' };
 
 interface Node {
@@ -46,11 +52,13 @@ interface Node {
 
 export class FuseFs implements VirtualFs {
   private nodes = new Map<string, Node>();
+  private noFlush = false;
 
   constructor(
     readonly conn: FuseConnection,
     private caller: () => Caller | undefined,
     private readOnly: boolean,
+    private exclusive = false,
   ) {
     this.nodes.set('/', { nodeid: FUSE_ROOT_ID, entryValidUntil: Infinity, attrValidUntil: 0 });
   }
@@ -89,13 +97,27 @@ export class FuseFs implements VirtualFs {
   private remember(mpath: string, out: Buffer): Node {
     const e = parseEntry(out);
     if (e.nodeid === 0n) throw new SyscallError('ENOENT'); // a negative entry
-    const node = { nodeid: e.nodeid, entryValidUntil: e.entryValidUntil, attr: e.attr, attrValidUntil: e.attrValidUntil };
+    const node = { nodeid: e.nodeid, entryValidUntil: this.until(e.entryValidUntil), attr: e.attr, attrValidUntil: this.until(e.attrValidUntil) };
     this.nodes.set(mpath, node);
+    this.stale(path.dirname(mpath)); // a new entry: the directory's times and link count changed
     return node;
+  }
+
+  private until(daemonSays: number): number {
+    return this.exclusive ? Infinity : daemonSays;
+  }
+
+  /** the attributes of mpath (and of its other names: link counts) must be asked again */
+  private stale(mpath: string): void {
+    const node = this.nodes.get(mpath);
+    if (!node) return;
+    for (const n of this.nodes.values()) if (n.nodeid === node.nodeid) n.attrValidUntil = 0;
   }
 
   /** mpath and everything below it changed name or went away */
   private forget(mpath: string): void {
+    this.stale(mpath);
+    this.stale(path.dirname(mpath));
     for (const p of this.nodes.keys()) if (p !== '/' && (p === mpath || p.startsWith(mpath + '/'))) this.nodes.delete(p);
   }
 
@@ -104,7 +126,7 @@ export class FuseFs implements VirtualFs {
     if (node.attr && node.attrValidUntil > Date.now()) return node.attr;
     const out = await this.call(Op.GETATTR, node.nodeid, struct([['u32', 0], ['u32', 0], ['u64', 0]]));
     node.attr = parseAttr(out, 16);
-    node.attrValidUntil = validUntil(out, 0, 8);
+    node.attrValidUntil = this.until(validUntil(out, 0, 8));
     return node.attr;
   }
 
@@ -113,7 +135,7 @@ export class FuseFs implements VirtualFs {
     try {
       a = await this.attr(mpath);
     } catch (e) {
-      if ((e as SyscallError).errno === 2 /* ENOENT */) return null;
+      if ((e as SyscallError).errno === ENOENT) return null;
       throw e;
     }
     return {
@@ -134,6 +156,17 @@ export class FuseFs implements VirtualFs {
     };
   }
 
+  /** a node's type never changes: the one its lookup gave serves while the entry is valid */
+  async kind(mpath: string): Promise<number | null> {
+    try {
+      const node = await this.node(mpath);
+      return ((node.attr ?? (await this.attr(mpath))).mode & S_IFMT) >>> 0;
+    } catch (e) {
+      if ((e as SyscallError).errno === ENOENT) return null;
+      throw e;
+    }
+  }
+
   async readlink(mpath: string): Promise<string> {
     return (await this.call(Op.READLINK, (await this.node(mpath)).nodeid)).toString();
   }
@@ -151,39 +184,53 @@ export class FuseFs implements VirtualFs {
         offset = batch[batch.length - 1].off;
       }
     } finally {
-      await this.call(Op.RELEASEDIR, nodeid, releaseIn(fh, O_RDONLY)).catch(() => undefined);
+      this.call(Op.RELEASEDIR, nodeid, releaseIn(fh, O_RDONLY)).catch(() => undefined);
     }
     return entries;
   }
 
-  /** The whole content, read in large requests with several in flight. */
+  /**
+   * The whole content: up to the size the daemon gave, in large requests with a window of them
+   * in flight, as the kernel's readahead; a direct-I/O file (whose size says nothing) is read
+   * on until a short read.
+   */
   async read(mpath: string): Promise<Buffer> {
     const { nodeid } = await this.node(mpath);
     const size = (await this.attr(mpath)).size;
-    const fh = await this.open(nodeid, O_RDONLY);
+    const { fh, directIo } = await this.open(nodeid, O_RDONLY);
+    const chunk = this.conn.maxRead;
+    const readAt = (off: number, len: number) => this.call(Op.READ, nodeid, readIn(fh, BigInt(off), len));
     try {
-      const chunks: Buffer[] = [];
-      const chunk = 128 * 1024;
-      // up to the size the daemon gave, several requests at a time; then (or for a file that
-      // says 0) one at a time until a short read
-      for (let got = 0; ; ) {
-        const n = got < size ? Math.min(READ_AHEAD, Math.ceil((size - got) / chunk)) : 1;
-        const batch = await Promise.all(Array.from({ length: n }, (_, i) => this.call(Op.READ, nodeid, readIn(fh, BigInt(got + i * chunk), chunk))));
-        for (const b of batch) {
-          chunks.push(b);
-          got += b.length;
-          if (b.length < chunk || (size > 0 && got >= size)) return Buffer.concat(chunks);
+      const content = Buffer.allocUnsafe(size);
+      let next = 0;
+      let end = size;
+      const reader = async () => {
+        while (next < end) {
+          const off = next;
+          const len = Math.min(chunk, end - off);
+          next += len;
+          const b = await readAt(off, len);
+          b.copy(content, off);
+          if (b.length < len) end = Math.min(end, off + b.length);
         }
+      };
+      await Promise.all(Array.from({ length: READ_WINDOW }, reader));
+      if (!directIo) return content.subarray(0, end);
+      const more: Buffer[] = [content.subarray(0, end)];
+      for (let off = end; ; off += chunk) {
+        const b = await readAt(off, chunk);
+        more.push(b);
+        if (b.length < chunk) return Buffer.concat(more);
       }
     } finally {
-      await this.release(nodeid, fh, O_RDONLY);
+      this.release(nodeid, fh, O_RDONLY);
     }
   }
 
   async write(mpath: string, data: Buffer): Promise<void> {
     this.writable();
     const node = await this.node(mpath);
-    const fh = await this.open(node.nodeid, O_WRONLY);
+    const { fh } = await this.open(node.nodeid, O_WRONLY);
     try {
       const step = this.conn.maxWrite;
       const writes: Array<Promise<Buffer>> = [];
@@ -193,19 +240,28 @@ export class FuseFs implements VirtualFs {
         writes.push(this.call(Op.WRITE, node.nodeid, this.conn.minor < 9 ? header.subarray(0, 24) : header, piece));
       }
       for (const w of await Promise.all(writes)) if (w.readUInt32LE(0) === 0 && data.length) throw new SyscallError('EIO');
-      await this.setattr(mpath, FATTR_SIZE | FATTR_FH, { size: data.length, fh });
-      await this.call(Op.FLUSH, node.nodeid, struct([['u64', fh], ['u32', 0], ['u32', 0], ['u64', 0]])).catch(ignoreEnosys);
+      // a shorter content cuts the file; the new size is asked for in any case (cached attributes)
+      if (data.length < (node.attr?.size ?? Infinity)) await this.setattr(mpath, FATTR_SIZE | FATTR_FH, { size: data.length, fh });
+      else node.attrValidUntil = 0;
+      if (!this.noFlush) {
+        await this.call(Op.FLUSH, node.nodeid, struct([['u64', fh], ['u32', 0], ['u32', 0], ['u64', 0]])).catch((e: SyscallError) => {
+          if (e.errno !== ENOSYS) throw e;
+          this.noFlush = true; // as the kernel: a daemon without flush is not asked again
+        });
+      }
     } finally {
-      await this.release(node.nodeid, fh, O_WRONLY);
+      this.release(node.nodeid, fh, O_WRONLY);
     }
   }
 
-  private async open(nodeid: bigint, flags: number): Promise<bigint> {
-    return (await this.call(Op.OPEN, nodeid, struct([['u32', flags], ['u32', 0]]))).readBigUInt64LE(0);
+  private async open(nodeid: bigint, flags: number): Promise<{ fh: bigint; directIo: boolean }> {
+    const out = await this.call(Op.OPEN, nodeid, struct([['u32', flags], ['u32', 0]]));
+    return { fh: out.readBigUInt64LE(0), directIo: (out.readUInt32LE(8) & FOPEN_DIRECT_IO) !== 0 };
   }
 
-  private async release(nodeid: bigint, fh: bigint, flags: number): Promise<void> {
-    await this.call(Op.RELEASE, nodeid, releaseIn(fh, flags)).catch(() => undefined);
+  /** as the kernel's, a release is not waited for (nothing can fail that the caller could see) */
+  private release(nodeid: bigint, fh: bigint, flags: number): void {
+    this.call(Op.RELEASE, nodeid, releaseIn(fh, flags)).catch(() => undefined);
   }
 
   /** parent node and name of an entry to make or remove */
@@ -220,7 +276,7 @@ export class FuseFs implements VirtualFs {
     try {
       const out = await this.call(Op.CREATE, parent, struct([['u32', flags], ['u32', S_IFREG | mode], ['u32', this.umask()], ['u32', 0]]), name);
       const node = this.remember(mpath, out);
-      await this.release(node.nodeid, out.readBigUInt64LE(entryOutSize(this.conn.minor)), flags);
+      this.release(node.nodeid, out.readBigUInt64LE(entryOutSize(this.conn.minor)), flags);
     } catch (e) {
       if ((e as SyscallError).errno !== ENOSYS) throw e;
       await this.mknod(mpath, S_IFREG | mode, 0);
@@ -251,7 +307,7 @@ export class FuseFs implements VirtualFs {
     const old = await this.node(from);
     const [parent, name] = await this.parentOf(to);
     this.remember(to, await this.call(Op.LINK, parent, struct([['u64', old.nodeid]]), name));
-    old.attrValidUntil = 0; // its link count changed
+    this.stale(from); // its link count changed
   }
 
   async unlink(mpath: string): Promise<void> {
@@ -333,15 +389,12 @@ export class FuseFs implements VirtualFs {
         ['u32', 0],
       ]),
     );
+    this.stale(mpath); // its other names
     node.attr = parseAttr(out, 16);
-    node.attrValidUntil = validUntil(out, 0, 8);
+    node.attrValidUntil = this.until(validUntil(out, 0, 8));
   }
 }
 
-/** a daemon without the operation: as the kernel, take it as nothing to do (flush) */
-const ignoreEnosys = (e: SyscallError) => {
-  if (e.errno !== ENOSYS) throw e;
-};
 /** struct fuse_read_in (READ, READDIR) */
 const readIn = (fh: bigint, offset: bigint, size: number) => struct([['u64', fh], ['u64', offset], ['u32', size], ['u32', 0], ['u64', 0], ['u32', 0], ['u32', 0]]);
 /** struct fuse_release_in (RELEASE, RELEASEDIR) */

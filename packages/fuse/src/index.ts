@@ -25,6 +25,7 @@ const mounts = new Set<Entry>();
 /** mounts another module waits for: a daemon it started will mount there (expectMount) */
 const expected = new Map<string, { info: MountInfo; mounted(): void }>();
 
+
 /**
  * For a module that runs a FUSE daemon itself (vufuse): the daemon's coming mount(2) on target
  * is recorded as info says (the module's type and source), and the promise resolves then.
@@ -53,7 +54,8 @@ async function mount(req: MountRequest): Promise<void> {
   const conn = new FuseConnection(api, device.take(req.call.tid, fdNumber));
   const claim = expected.get(req.target);
   expected.delete(req.target);
-  const fuseFs = new FuseFs(conn, () => api.caller(), ((req.flags | (claim?.info.flags ?? 0)) & MS_RDONLY) !== 0);
+  // a daemon another module runs on an image serves that mount alone: its answers stay valid
+  const fuseFs = new FuseFs(conn, () => api.caller(), ((req.flags | (claim?.info.flags ?? 0)) & MS_RDONLY) !== 0, claim !== undefined);
   // the daemon reads INIT only after this mount(2) returns: requests wait for it (FuseFs)
   conn.ready.catch((e) => api.printk(3, `fuse: ${req.target}: ${e.message}`));
   const options = req.data.replace(/(^|,)fd=\d+/, '').replace(/^,/, '');

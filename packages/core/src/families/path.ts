@@ -287,7 +287,11 @@ export async function resolveText(
       const o = owner(hv, abs);
       if (o) virtual = true;
       const vfs = o && serviceOf(o.entry);
-      if (isVirtualFs(vfs)) return Promise.resolve(vfs.lstat(o!.mpath)).then((st) => st && { mode: st.mode });
+      if (isVirtualFs(vfs)) {
+        // resolving needs only the file type: a module may know it without asking (kind)
+        if (vfs.kind) return Promise.resolve(vfs.kind(o!.mpath)).then((type) => (type === null ? null : { mode: type }));
+        return Promise.resolve(vfs.lstat(o!.mpath)).then((st) => st && { mode: st.mode });
+      }
       try {
         const st = fs.lstatSync(hostPath(hv, abs, o));
         return { mode: st.mode, dev: st.dev };

@@ -13,13 +13,18 @@ import { hashPath, structStat, structStatfs, structStatx } from '../vfs/structs.
 import type { VStat, VirtualFs } from '../vfs/types.js';
 import { serviceOf, type ViewPath } from './path.js';
 import { currentCaller } from '../caller.js';
-import { AT_REMOVEDIR, R_OK, W_OK, X_OK, O_ACCMODE, O_CLOEXEC, O_CREAT, O_DIRECTORY, O_EXCL, O_NOFOLLOW, O_PATH, O_TRUNC, O_WRONLY, RENAME_NOREPLACE, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from '../linux.js';
+import { reissue } from './reissue.js';
+import { AT_FDCWD, AT_REMOVEDIR, R_OK, W_OK, X_OK, O_ACCMODE, O_CLOEXEC, O_CREAT, O_DIRECTORY, O_EXCL, O_NOFOLLOW, O_PATH, O_TRUNC, O_WRONLY, RENAME_NOREPLACE, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from '../linux.js';
 
 const UTIME_NOW = (1 << 30) - 1;
 const UTIME_OMIT = (1 << 30) - 2;
 const SYS_open = 2;
+const SYS_openat = 257;
 /** what statfs shows when the module does not say (f_type of a FUSE mount) */
 const DEFAULT_STATFS = { type: 0x65735546, bsize: 4096, blocks: 0, bfree: 0, bavail: 0, files: 0, ffree: 0 };
+
+/** calls that change nothing */
+const READS = new Set(['stat', 'lstat', 'newfstatat', 'statx', 'access', 'faccessat', 'faccessat2', 'readlink', 'readlinkat', 'getxattr', 'lgetxattr', 'listxattr', 'llistxattr', 'statfs', 'open', 'openat', 'creat']);
 
 /** The argument layout the calls table gives for one call. */
 export interface CallLayout {
@@ -52,6 +57,9 @@ export async function vfsSyscall(hv: Hypervisor, call: SyscallCall, layout: Call
     return { ...s, ...hv.shadows.live(shadowKey(r.entry!, m)) };
   };
   const umasked = (mode: number) => mode & 0o7777 & ~caller.umask;
+  // a change of metadata comes after the content a process wrote before (a write-back in
+  // flight would otherwise set the mtime after utimensat did)
+  if (r.exists && !READS.has(call.name)) await hv.shadows.settled();
   switch (call.name) {
     case 'stat':
     case 'lstat':
@@ -76,11 +84,11 @@ export async function vfsSyscall(hv: Hypervisor, call: SyscallCall, layout: Call
     }
     case 'getxattr':
     case 'lgetxattr':
-      await st();
+      if (!r.exists) throw new SyscallError('ENOENT');
       throw new SyscallError('ENODATA');
     case 'listxattr':
     case 'llistxattr':
-      await st();
+      if (!r.exists) throw new SyscallError('ENOENT');
       return Answer.value(0);
     case 'statfs':
       await st();
@@ -301,10 +309,13 @@ async function open(hv: Hypervisor, call: SyscallCall, layout: CallLayout, r: Vi
   const m = r.mpath!;
   const creat = call.name === 'creat';
   let flags = creat ? O_CREAT | O_TRUNC | O_WRONLY : call.int(layout.fd!.flags);
+  const linkItself = (flags & (O_PATH | O_NOFOLLOW)) === (O_PATH | O_NOFOLLOW);
   // ADDFD cannot inject an O_PATH description: the caller gets a read-only one (cp opens its
   // target directory so)
   if (flags & O_PATH) flags &= O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
   const writes = (flags & O_ACCMODE) !== 0;
+  // a file made now or emptied by this open: its content is known without asking the module
+  const empty = !r.exists || (writes && (flags & O_TRUNC) !== 0);
   if (!r.exists) {
     if (!(flags & O_CREAT)) throw new SyscallError('ENOENT');
     if (r.trailingSlash) throw new SyscallError('EISDIR');
@@ -315,7 +326,13 @@ async function open(hv: Hypervisor, call: SyscallCall, layout: CallLayout, r: Vi
   const st = await vfs.lstat(m);
   if (!st) throw new SyscallError('ENOENT');
   const type = st.mode & S_IFMT;
-  if (type === S_IFLNK) throw new SyscallError('ELOOP'); // O_NOFOLLOW on a symlink
+  if (type === S_IFLNK) {
+    if (!linkItself) throw new SyscallError('ELOOP'); // O_NOFOLLOW on a symlink
+    // O_PATH|O_NOFOLLOW opens the link itself (glibc's lchmod does, to say EOPNOTSUPP): the
+    // caller opens a host copy of it
+    const copy = hv.dirViews.linkCopy(await vfs.readlink(m));
+    return reissue(hv, call, SYS_openat, [BigInt(AT_FDCWD), copy, BigInt(O_PATH | O_NOFOLLOW | (flags & O_CLOEXEC)), 0n], copy);
+  }
   if (flags & O_DIRECTORY && type !== S_IFDIR) throw new SyscallError('ENOTDIR');
   const access = (flags & O_ACCMODE) === 0 ? R_OK : (flags & O_ACCMODE) === 1 ? W_OK : R_OK | W_OK;
   if (r.exists && !permits(st, caller, access)) throw new SyscallError('EACCES');
@@ -328,7 +345,7 @@ async function open(hv: Hypervisor, call: SyscallCall, layout: CallLayout, r: Vi
     if ((writes || flags & O_TRUNC) && typeof vfs.write !== 'function') throw new SyscallError('EROFS');
     const entry = r.entry!;
     const shadow = await hv.shadows.get(shadowKey(entry, m), async () => {
-      const content = await vfs.read(m);
+      const content = empty ? Buffer.alloc(0) : await vfs.read(m);
       hv.registry.acquire(entry); // an open file keeps its mount busy (umount: EBUSY)
       const owner: ShadowOwner = { entry, mpath: m, viewPath: r.path };
       return {

@@ -51,6 +51,13 @@ export class DirViews {
     return dir;
   }
 
+  /** A host symbolic link to target: what a process opening a virtual link itself (O_PATH) gets. */
+  linkCopy(target: string): string {
+    const link = path.join(this.root, `link-${++this.count}`);
+    fs.symlinkSync(target, link);
+    return link;
+  }
+
   /**
    * The view path of a directory opened on behalf of a process in JavaScript, by its host path.
    * Those the listener opens under a pure bind are not recorded: they stay host directories.

@@ -50,6 +50,11 @@ export type MaybePromise<T> = T | Promise<T>;
 export interface VirtualFs {
   /** metadata of mpath (not following a final symlink), or null when it does not exist */
   lstat(mpath: string): MaybePromise<VStat | null>;
+  /**
+   * the file type of mpath (mode & S_IFMT), or null when it does not exist: what resolving a
+   * path needs, for a module that knows it cheaper than a whole lstat (a cached lookup)
+   */
+  kind?(mpath: string): MaybePromise<number | null>;
   readlink(mpath: string): MaybePromise<string>;
   readdir(mpath: string): MaybePromise<DirEntry[]>;
   /** the whole content of a regular file (at open) */
