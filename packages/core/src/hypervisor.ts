@@ -214,7 +214,7 @@ export class Hypervisor {
    * helpers are ended and the spawner leaves, so that the reaper can see every process gone.
    */
   private async endView(): Promise<void> {
-    await this.shadows.settled(); // files the command wrote just before it ended reach their modules first
+    await this.shadows.caughtUp(); // files the command wrote just before it ended reach their modules first
     for (const s of this.modules.list().reverse()) {
       const { viewEnd } = s.definition;
       if (!viewEnd) continue;

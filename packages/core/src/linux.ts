@@ -39,3 +39,5 @@ export const S_IFLNK = 0o120000;
 export const S_IFREG = 0o100000;
 export const S_IFDIR = 0o040000;
 export const S_IFIFO = 0o010000;
+/** mount(2) flag: read-only */
+export const MS_RDONLY = 1;

@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import { Answer, SyscallError, type SyscallCall } from '../syscall.js';
 import { MNT_DETACH } from '../registry.js';
+import { shadowKey } from './vfs.js';
 import { resolvePath, realOracle } from '../path/resolve.js';
 import type { Hypervisor } from '../hypervisor.js';
 
@@ -37,7 +38,7 @@ export async function mountSyscall(hv: Hypervisor, call: SyscallCall): Promise<A
   const flags = call.int(1);
   // a process working inside keeps it busy, as the kernel's cwd and root do
   if (!(flags & MNT_DETACH) && hv.procs.someWithin(target)) throw new SyscallError('EBUSY');
-  await hv.shadows.settled(); // a file closed just before is still being written back: not busy
+  await hv.shadows.caughtUp(shadowKey(entry, '')); // a file closed just before is still being written back: not busy
   if (hv.registry.lookupMountTarget(target) !== entry) throw new SyscallError('EINVAL'); // unmounted meanwhile
   hv.registry.checkRemovable(entry, flags);
   await hv.inModule(entry.service, () => entry.service.definition.umount?.(entry, flags));

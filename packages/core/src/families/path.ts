@@ -18,7 +18,7 @@ import path from 'node:path';
 import { native } from '../native.js';
 import { Answer, SyscallError, type SyscallCall } from '../syscall.js';
 import { isDir, resolvePath, type PathOracle } from '../path/resolve.js';
-import type { Entry } from '../registry.js';
+import type { Entry, MountInfo } from '../registry.js';
 import type { Hypervisor } from '../hypervisor.js';
 import { pathArg } from '../describe.js';
 import { readStatus, type ProcStatus } from '../process.js';
@@ -48,6 +48,7 @@ import {
   S_IFREG,
   W_OK,
   X_OK,
+  MS_RDONLY,
 } from '../linux.js';
 import { syscallNumber } from '../syscalls/x86_64.js';
 
@@ -491,15 +492,16 @@ function mountTableOf(hv: Hypervisor, call: SyscallCall, arg: number): string | 
   const mounts = hv.registry.all('path').flatMap((e) => (e.options.mount ? [e.options.mount] : []));
   const real = fs.readFileSync(`/proc/${call.tid}/${m[1]}`, 'utf8');
   const esc = (s: string) => s.replace(/[ \t\n\\]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`);
-  if (m[1] === 'mounts')
-    return real + mounts.map((i) => `${esc(i.source || 'none')} ${esc(i.target)} ${i.fstype} ${i.options || 'rw'} 0 0\n`).join('');
+  // options as the kernel shows them: ro or rw first (MS_RDONLY), then the others
+  const opts = (i: MountInfo) => [i.flags & MS_RDONLY ? 'ro' : 'rw', ...i.options.split(',').filter((w) => w && w !== 'ro' && w !== 'rw')].join(',');
+  if (m[1] === 'mounts') return real + mounts.map((i) => `${esc(i.source || 'none')} ${esc(i.target)} ${i.fstype} ${opts(i)} 0 0\n`).join('');
   // mountinfo: "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS - FSTYPE SOURCE SUPEROPTIONS"
   const lines = real.split('\n').filter(Boolean).map((l) => l.split(' '));
   const parentOf = (target: string) =>
     lines.filter((l) => target === l[4] || target.startsWith(l[4] === '/' ? '/' : `${l[4]}/`)).at(-1)?.[0] ?? '1';
   return (
     real +
-    mounts.map((i, k) => `${900000 + k} ${parentOf(i.target)} 0:0 / ${esc(i.target)} rw - ${i.fstype} ${esc(i.source || 'none')} ${i.options || 'rw'}\n`).join('')
+    mounts.map((i, k) => `${900000 + k} ${parentOf(i.target)} 0:0 / ${esc(i.target)} ${opts(i).split(',')[0]} - ${i.fstype} ${esc(i.source || 'none')} ${opts(i)}\n`).join('')
   );
 }
 

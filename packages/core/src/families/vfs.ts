@@ -23,9 +23,6 @@ const SYS_openat = 257;
 /** what statfs shows when the module does not say (f_type of a FUSE mount) */
 const DEFAULT_STATFS = { type: 0x65735546, bsize: 4096, blocks: 0, bfree: 0, bavail: 0, files: 0, ffree: 0 };
 
-/** calls that change nothing */
-const READS = new Set(['stat', 'lstat', 'newfstatat', 'statx', 'access', 'faccessat', 'faccessat2', 'readlink', 'readlinkat', 'getxattr', 'lgetxattr', 'listxattr', 'llistxattr', 'statfs', 'open', 'openat', 'creat']);
-
 /** The argument layout the calls table gives for one call. */
 export interface CallLayout {
   paths: Array<{ arg: number }>;
@@ -57,9 +54,9 @@ export async function vfsSyscall(hv: Hypervisor, call: SyscallCall, layout: Call
     return { ...s, ...hv.shadows.live(shadowKey(r.entry!, m)) };
   };
   const umasked = (mode: number) => mode & 0o7777 & ~caller.umask;
-  // a change of metadata comes after the content a process wrote before (a write-back in
-  // flight would otherwise set the mtime after utimensat did)
-  if (r.exists && !READS.has(call.name)) await hv.shadows.settled();
+  // what processes wrote and closed before is the module's first (a hard link's size, an
+  // mtime set by utimensat after a write-back in flight)
+  await hv.shadows.caughtUp(shadowKey(r.entry!, ''));
   switch (call.name) {
     case 'stat':
     case 'lstat':
@@ -186,7 +183,7 @@ export async function vfsSyscall(hv: Hypervisor, call: SyscallCall, layout: Call
   }
 }
 
-const shadowKey = (entry: Entry, mpath: string) => `${entry.epoch}:${mpath}`;
+export const shadowKey = (entry: Entry, mpath: string) => `${entry.epoch}:${mpath}`;
 
 /** Whose file a shadow holds (renames update it). */
 interface ShadowOwner {

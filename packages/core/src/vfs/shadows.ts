@@ -153,11 +153,17 @@ export class Shadows {
   /** The supervisor's inotify fd became readable: count the released descriptions. */
   readable(fd: number): boolean {
     if (fd !== this.inotify) return false;
+    this.countReleases();
+    native.watchReadable(fd);
+    return true;
+  }
+
+  private countReleases(): void {
     const buf = Buffer.alloc(4096);
     for (;;) {
       let n: number;
       try {
-        n = fs.readSync(fd, buf, 0, buf.length, null);
+        n = fs.readSync(this.inotify, buf, 0, buf.length, null);
       } catch {
         break; // EAGAIN: all read
       }
@@ -166,13 +172,24 @@ export class Shadows {
         if (w && --w.shadow.users <= 0) void this.finish(buf.readInt32LE(off), w.key, w.shadow);
       }
     }
-    native.watchReadable(fd);
-    return true;
+  }
+
+  /**
+   * Resolves once every file closed so far whose key starts with prefix (a mount's) has been
+   * written back: a call made after a close returned sees the new content, under any name (the
+   * release event is queued by then, even if its wake-up has not been handled yet). Only that
+   * mount's: its module may be a helper process whose own calls must not wait for itself.
+   */
+  async caughtUp(prefix = ''): Promise<void> {
+    if (this.byWd.size === 0 && this.finishing.size === 0) return;
+    if (this.inotify >= 0) this.countReleases();
+    await this.settled(prefix);
   }
 
   /** Resolves when the write-backs in flight now are done (the module has the content). */
-  async settled(): Promise<void> {
-    await Promise.all([...this.finishing.values()].map((p) => p.catch(() => undefined)));
+  async settled(prefix = ''): Promise<void> {
+    const writing = [...this.finishing].filter(([key]) => key.startsWith(prefix));
+    await Promise.all(writing.map(([, p]) => p.catch(() => undefined)));
   }
 
   /** The view is over: every shadow still open is handed back. */
