@@ -35,7 +35,7 @@ const ENOSYS = 38;
 const FUSE_SUPER_MAGIC = 0x65735546;
 /** READ requests in flight while a file is loaded */
 const READ_AHEAD = 8;
-const DT_TYPES: Record<number, DirEntry['type']> = { 1: 'fifo', 2: 'char', 4: 'dir', 6: 'block', 8: 'file', 10: 'symlink', 12: 'socket' };
+const DT_TYPES: Record<number, DirEntry['type'] | undefined> = { 1: 'fifo', 2: 'char', 4: 'dir', 6: 'block', 8: 'file', 10: 'symlink', 12: 'socket' };
 
 interface Node {
   nodeid: bigint;
@@ -53,6 +53,9 @@ export class FuseFs implements VirtualFs {
     private readOnly: boolean,
   ) {
     this.nodes.set('/', { nodeid: FUSE_ROOT_ID, entryValidUntil: Infinity, attrValidUntil: 0 });
+    // without write the core refuses to open a file for changing it (EROFS at open, as the
+    // kernel does), instead of failing the write-back when the file is closed
+    if (readOnly) Object.defineProperty(this, 'write', { value: undefined });
   }
 
   /** the credentials a request carries: the calling process' fs ids, as the kernel sends */
@@ -141,19 +144,22 @@ export class FuseFs implements VirtualFs {
   async readdir(mpath: string): Promise<DirEntry[]> {
     const { nodeid } = await this.node(mpath);
     const fh = (await this.call(Op.OPENDIR, nodeid, struct([['u32', O_RDONLY], ['u32', 0]]))).readBigUInt64LE(0);
-    const entries: DirEntry[] = [];
+    const entries: Array<{ name: string; type: DirEntry['type'] | undefined }> = [];
     try {
       for (let offset = 0n; ; ) {
         const out = await this.call(Op.READDIR, nodeid, readIn(fh, offset, 65536));
         const batch = parseDirents(out);
         if (batch.length === 0) break;
-        for (const d of batch) if (d.name !== '.' && d.name !== '..') entries.push({ name: d.name, type: DT_TYPES[d.type] ?? 'file' });
+        for (const d of batch) if (d.name !== '.' && d.name !== '..') entries.push({ name: d.name, type: DT_TYPES[d.type] });
         offset = batch[batch.length - 1].off;
       }
     } finally {
       await this.call(Op.RELEASEDIR, nodeid, releaseIn(fh, O_RDONLY)).catch(() => undefined);
     }
-    return entries;
+    // DT_UNKNOWN (libfuse's high-level API without stats: fuse2fs, fuseiso): the type is the node's
+    const typed: DirEntry[] = [];
+    for (const e of entries) typed.push({ name: e.name, type: e.type ?? typeOfMode((await this.lstat(path.posix.join(mpath, e.name)))?.mode ?? S_IFREG) });
+    return typed;
   }
 
   /** The whole content, read in large requests with several in flight. */
@@ -338,6 +344,8 @@ export class FuseFs implements VirtualFs {
   }
 }
 
+/** the DirEntry type of a st_mode (the DT_ value is the file type's bits shifted) */
+const typeOfMode = (mode: number): DirEntry['type'] => DT_TYPES[(mode >> 12) & 0o17] ?? 'file';
 /** a daemon without the operation: as the kernel, take it as nothing to do (flush) */
 const ignoreEnosys = (e: SyscallError) => {
   if (e.errno !== ENOSYS) throw e;
