@@ -41,7 +41,7 @@ const FUSE_SUPER_MAGIC = 0x65735546;
 const READ_WINDOW = 8;
 /** open_out flag: the file's size says nothing of its content */
 const FOPEN_DIRECT_IO = 1;
-const DT_TYPES: Record<number, DirEntry['type']> = { 1: 'fifo', 2: 'char', 4: 'dir', 6: 'block', 8: 'file', 10: 'symlink', 12: 'socket' };
+const DT_TYPES: Record<number, DirEntry['type'] | undefined> = { 1: 'fifo', 2: 'char', 4: 'dir', 6: 'block', 8: 'file', 10: 'symlink', 12: 'socket' };
 
 interface Node {
   nodeid: bigint;
@@ -57,7 +57,7 @@ export class FuseFs implements VirtualFs {
   constructor(
     readonly conn: FuseConnection,
     private caller: () => Caller | undefined,
-    private readOnly: boolean,
+    readonly readOnly: boolean,
     private exclusive = false,
   ) {
     this.nodes.set('/', { nodeid: FUSE_ROOT_ID, entryValidUntil: Infinity, attrValidUntil: 0 });
@@ -174,19 +174,20 @@ export class FuseFs implements VirtualFs {
   async readdir(mpath: string): Promise<DirEntry[]> {
     const { nodeid } = await this.node(mpath);
     const fh = (await this.call(Op.OPENDIR, nodeid, struct([['u32', O_RDONLY], ['u32', 0]]))).readBigUInt64LE(0);
-    const entries: DirEntry[] = [];
+    const entries: Array<{ name: string; type: DirEntry['type'] | undefined }> = [];
     try {
       for (let offset = 0n; ; ) {
         const out = await this.call(Op.READDIR, nodeid, readIn(fh, offset, 65536));
         const batch = parseDirents(out);
         if (batch.length === 0) break;
-        for (const d of batch) if (d.name !== '.' && d.name !== '..') entries.push({ name: d.name, type: DT_TYPES[d.type] ?? 'file' });
+        for (const d of batch) if (d.name !== '.' && d.name !== '..') entries.push({ name: d.name, type: DT_TYPES[d.type] });
         offset = batch[batch.length - 1].off;
       }
     } finally {
       this.call(Op.RELEASEDIR, nodeid, releaseIn(fh, O_RDONLY)).catch(() => undefined);
     }
-    return entries;
+    // DT_UNKNOWN (libfuse's high-level API without stats: fuse2fs, fuseiso): the type is the node's
+    return Promise.all(entries.map(async (e) => ({ name: e.name, type: e.type ?? typeOfMode((await this.kind(path.posix.join(mpath, e.name))) ?? S_IFREG) })));
   }
 
   /**
@@ -395,6 +396,8 @@ export class FuseFs implements VirtualFs {
   }
 }
 
+/** the DirEntry type of a st_mode (the DT_ value is the file type's bits shifted) */
+const typeOfMode = (mode: number): DirEntry['type'] => DT_TYPES[(mode >> 12) & 0o17] ?? 'file';
 /** struct fuse_read_in (READ, READDIR) */
 const readIn = (fh: bigint, offset: bigint, size: number) => struct([['u64', fh], ['u64', offset], ['u32', size], ['u32', 0], ['u64', 0], ['u32', 0], ['u32', 0]]);
 /** struct fuse_release_in (RELEASE, RELEASEDIR) */

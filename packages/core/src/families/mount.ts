@@ -10,6 +10,9 @@ import { shadowKey } from './vfs.js';
 import { resolvePath, realOracle } from '../path/resolve.js';
 import type { Hypervisor } from '../hypervisor.js';
 
+/** MNT_FORCE | MNT_DETACH | MNT_EXPIRE | UMOUNT_NOFOLLOW: what umount2 knows */
+const UMOUNT_FLAGS = 0xf;
+
 /** The canonical absolute form of a path argument, resolved from the caller's cwd. */
 export async function callerPath(call: SyscallCall, p: string): Promise<string> {
   const base = fs.readlinkSync(`/proc/${call.tid}/cwd`);
@@ -32,10 +35,15 @@ export async function mountSyscall(hv: Hypervisor, call: SyscallCall): Promise<A
     return Answer.value(0);
   }
   // umount2 (umount has the same number on x86_64 as umount2 with flags 0: only umount2 exists)
-  const target = await callerPath(call, call.readString(0));
+  const flags = call.int(1);
+  // unknown flags or an empty path name no mount of ours: the kernel's errors (EINVAL, ENOENT),
+  // which fusermount probes for UMOUNT_NOFOLLOW
+  if (flags & ~UMOUNT_FLAGS || call.args[0] === 0n) return Answer.continue();
+  const text = call.readString(0);
+  if (text === '') return Answer.continue();
+  const target = await callerPath(call, text);
   const entry = hv.registry.lookupMountTarget(target);
   if (!entry) return Answer.continue();
-  const flags = call.int(1);
   // a process working inside keeps it busy, as the kernel's cwd and root do
   if (!(flags & MNT_DETACH) && hv.procs.someWithin(target)) throw new SyscallError('EBUSY');
   await hv.shadows.caughtUp(shadowKey(entry, '')); // a file closed just before is still being written back: not busy

@@ -339,7 +339,7 @@ async function open(hv: Hypervisor, call: SyscallCall, layout: CallLayout, r: Vi
     fd = native.syscall(SYS_open, hv.dirViews.materialize(r.path, await vfs.readdir(m)), (flags & ~O_CREAT) | O_CLOEXEC, 0);
   } else if (type === S_IFREG) {
     // no way to take the content back (a read-only mount): opening to change it is refused
-    if ((writes || flags & O_TRUNC) && typeof vfs.write !== 'function') throw new SyscallError('EROFS');
+    if ((writes || flags & O_TRUNC) && (vfs.readOnly || typeof vfs.write !== 'function')) throw new SyscallError('EROFS');
     const entry = r.entry!;
     const shadow = await hv.shadows.get(shadowKey(entry, m), async () => {
       const content = empty ? Buffer.alloc(0) : await vfs.read(m);

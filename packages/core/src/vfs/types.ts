@@ -48,6 +48,8 @@ export interface VStatFs {
 export type MaybePromise<T> = T | Promise<T>;
 
 export interface VirtualFs {
+  /** mounted read-only: opening a file for writing fails with EROFS, as every change does */
+  readonly readOnly?: boolean;
   /** metadata of mpath (not following a final symlink), or null when it does not exist */
   lstat(mpath: string): MaybePromise<VStat | null>;
   /**
