@@ -107,11 +107,15 @@ export class FuseFs implements VirtualFs {
     return this.exclusive ? Infinity : daemonSays;
   }
 
-  /** the attributes of mpath (and of its other names: link counts) must be asked again */
+  /**
+   * the attributes of mpath and of its other names (hard links: libfuse's path-based API gives
+   * each name its own node id, the inode number tells) must be asked again
+   */
   private stale(mpath: string): void {
     const node = this.nodes.get(mpath);
     if (!node) return;
-    for (const n of this.nodes.values()) if (n.nodeid === node.nodeid) n.attrValidUntil = 0;
+    const ino = node.attr?.ino;
+    for (const n of this.nodes.values()) if (n.nodeid === node.nodeid || (ino !== undefined && n.attr?.ino === ino)) n.attrValidUntil = 0;
   }
 
   /** mpath and everything below it changed name or went away */
@@ -243,7 +247,7 @@ export class FuseFs implements VirtualFs {
       for (const w of await Promise.all(writes)) if (w.readUInt32LE(0) === 0 && data.length) throw new SyscallError('EIO');
       // a shorter content cuts the file; the new size is asked for in any case (cached attributes)
       if (data.length < (node.attr?.size ?? Infinity)) await this.setattr(mpath, FATTR_SIZE | FATTR_FH, { size: data.length, fh });
-      else node.attrValidUntil = 0;
+      else this.stale(mpath);
       if (!this.noFlush) {
         await this.call(Op.FLUSH, node.nodeid, struct([['u64', fh], ['u32', 0], ['u32', 0], ['u64', 0]])).catch((e: SyscallError) => {
           if (e.errno !== ENOSYS) throw e;

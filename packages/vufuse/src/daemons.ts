@@ -13,19 +13,25 @@ interface Daemon {
   program: string;
   /** the program's -o word for one of the mount's words (undefined: drop the word) */
   translate(word: string): string | undefined;
+  /**
+   * built on libfuse 2, which refuses a mount point that is not empty unless told `nonempty`
+   * (libfuse 3 no longer checks, and rejects the word): a view mounts over any directory
+   */
+  libfuse2?: boolean;
 }
 
 /** fuse-ext2's convention, kept by vufuseext2: `rw+` writes, plain `rw` stays read-only */
-const ext2: Daemon = { program: 'fuse2fs', translate: (w) => (w === 'rw+' ? undefined : w === 'rw' ? 'ro' : w) };
+const ext2: Daemon = { program: 'fuse2fs', libfuse2: true, translate: (w) => (w === 'rw+' ? undefined : w === 'rw' ? 'ro' : w) };
 /** a read-only file system: its daemon is always told so */
-const readOnly = (program: string): Daemon => ({ program, translate: (w) => (['rw', 'rw+'].includes(w) ? 'ro' : w) });
+const readOnly = (program: string, libfuse2 = false): Daemon => ({ program, libfuse2, translate: (w) => (['rw', 'rw+'].includes(w) ? 'ro' : w) });
 
+/** the programs of Debian 12 (fuse2fs and fuseiso link libfuse 2, squashfuse libfuse 3) */
 const DAEMONS: Record<string, Daemon> = {
   ext2,
   ext3: ext2,
   ext4: ext2,
   squashfs: readOnly('squashfuse'),
-  iso9660: readOnly('fuseiso'),
+  iso9660: readOnly('fuseiso', true),
 };
 
 /** how long a daemon may take to mount (fuse2fs replays a journal first) */
@@ -49,7 +55,7 @@ export async function mountWithDaemon(api: ModuleApi, name: string, req: MountRe
   await api.needModule('fuse');
   const daemon = DAEMONS[name];
   const source = path.resolve(callerCwd, req.source);
-  const words = [...new Set(options.words.map((w) => daemon.translate(w)).filter((w): w is string => !!w))];
+  const words = [...new Set([...options.words.map((w) => daemon.translate(w)), daemon.libfuse2 ? 'nonempty' : undefined].filter((w): w is string => !!w))];
   const argv = argvOf(daemon, words, source, req.target, options.fmt);
   const wait = expectMount({ ...req.info, source, flags: req.flags | (words.includes('ro') ? MS_RDONLY : 0) });
   let timer: NodeJS.Timeout | undefined;
