@@ -19,3 +19,6 @@ export function withCaller<T>(tid: number, op: () => T): T {
 }
 
 export const currentCaller = (): Caller | undefined => current.getStore();
+
+/** Runs op as nobody's call (work the hypervisor does on its own, such as a write-back). */
+export const withoutCaller = <T>(op: () => T): T => current.exit(op);

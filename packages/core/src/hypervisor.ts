@@ -22,6 +22,7 @@ import { pathArgsOf, pathSyscall } from './families/path.js';
 import { NO_PATH_TABLE, nativePathTable } from './path/native-table.js';
 import { describeCall } from './describe.js';
 import { currentCaller, withCaller } from './caller.js';
+import { shadowKey } from './families/vfs.js';
 import { Spawner, type Helper, type HelperOptions } from './helpers.js';
 import { SyscallError } from './syscall.js';
 
@@ -100,6 +101,8 @@ export class Hypervisor {
       changed: () => this.updateFastPath(),
       watchReadable: (fd, onReadable) => this.watchReadable(fd, onReadable),
       caller: currentCaller,
+      syncFiles: (entry) => this.shadows.sync(entry ? shadowKey(entry, '') : ''),
+      unwatchReadable: (fd) => this.readableHandlers.delete(fd),
       spawn: (argv, opts) => this.spawnHelper(argv, opts),
     });
     this.registry.onChange = () => this.updateFastPath();

@@ -89,10 +89,17 @@ export interface ModuleApi extends ProcessDataAccess {
   delEntry(entry: Entry, flags?: number): void;
   /** calls onReadable once, when fd (non-blocking) becomes readable: call again to re-arm */
   watchReadable(fd: number, onReadable: () => void): void;
+  /** forgets a watch (before closing fd: its number may be reused) */
+  unwatchReadable(fd: number): void;
   /** the process whose syscall the module serves now (undefined outside a syscall) */
   caller(): Caller | undefined;
   /** loads another module this one builds on, unless it is loaded already */
   needModule(name: string): Promise<void>;
+  /**
+   * hands the module of entry (every mount's, without one) what processes wrote to its files,
+   * closed or still open: before a mount of files that live elsewhere (a daemon's) ends
+   */
+  syncFiles(entry?: Entry): Promise<void>;
   /**
    * starts a helper process (a FUSE daemon...) inside the view, leader of its own process
    * group: stdin /dev/null, stdout and stderr the view's; rejects with a SyscallError (ENOENT...)
@@ -135,6 +142,8 @@ export interface ModuleHost {
   watchReadable(fd: number, onReadable: () => void): void;
   caller(): Caller | undefined;
   spawn(argv: string[], opts?: HelperOptions): Promise<Helper>;
+  syncFiles(entry?: Entry): Promise<void>;
+  unwatchReadable(fd: number): void;
 }
 
 export class ModuleLoader {
@@ -226,6 +235,8 @@ export class ModuleLoader {
       delEntry: (entry, flags = 0) => registry.del(entry, flags),
       watchReadable: (fd, onReadable) => this.host.watchReadable(fd, onReadable),
       caller: () => this.host.caller(),
+      syncFiles: (entry) => this.host.syncFiles(entry),
+      unwatchReadable: (fd) => this.host.unwatchReadable(fd),
       needModule: async (name) => {
         if (!this.find(name)) await this.insmod(name, false, process.cwd());
       },

@@ -46,7 +46,7 @@ export class FuseConnection {
   readonly fd: number;
 
   constructor(
-    private api: Pick<ModuleApi, 'watchReadable'>,
+    private api: Pick<ModuleApi, 'watchReadable' | 'unwatchReadable'>,
     private end: DeviceEnd,
   ) {
     this.fd = end.fd;
@@ -78,6 +78,7 @@ export class FuseConnection {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.retryTimer);
+    this.api.unwatchReadable(this.fd);
     native.syscall(3 /* close */, this.fd);
     for (const p of this.pending.values()) p.reject(new SyscallError(ENOTCONN));
     this.pending.clear();
@@ -93,6 +94,7 @@ export class FuseConnection {
       ['u32', FUSE_ASYNC_READ | FUSE_BIG_WRITES],
     ]);
     const out = await this.request(Op.INIT, 0n, [payload], root);
+    if (out.length < 16) throw new SyscallError('EPROTO', 'FUSE daemon gave a short INIT reply');
     const major = out.readUInt32LE(0);
     if (major !== FUSE_KERNEL_VERSION) throw new SyscallError('EPROTO', `FUSE daemon speaks protocol ${major}`);
     this.minor = out.readUInt32LE(4);

@@ -53,6 +53,8 @@ interface Node {
 export class FuseFs implements VirtualFs {
   private nodes = new Map<string, Node>();
   private noFlush = false;
+  /** the mount is ending: nothing new starts (what is being written back finishes) */
+  closing = false;
 
   constructor(
     readonly conn: FuseConnection,
@@ -63,16 +65,21 @@ export class FuseFs implements VirtualFs {
     this.nodes.set('/', { nodeid: FUSE_ROOT_ID, entryValidUntil: Infinity, attrValidUntil: 0 });
   }
 
-  /** the credentials a request carries: the calling process' fs ids, as the kernel sends */
+  /**
+   * the credentials a request carries: the calling process' fs ids, as the kernel sends; the
+   * kernel's own (0) for work of no call, such as writing back a file the process was allowed
+   * to write when it opened it
+   */
   private cred(): RequestCredentials {
     const c = this.caller();
     const st = c?.status();
-    if (!c || !st) return { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, pid: 0 };
+    if (!c || !st) return { uid: 0, gid: 0, pid: 0 };
     return { uid: st.fsuid, gid: st.fsgid, pid: c.tid };
   }
 
   /** a request, once the daemon has answered INIT (it reads it after its mount(2) returned) */
   private async call(op: Op, nodeid: bigint, ...parts: Buffer[]): Promise<Buffer> {
+    if (this.closing) throw new SyscallError('ENOTCONN');
     await this.conn.ready;
     return this.conn.request(op, nodeid, parts, this.cred());
   }
@@ -91,15 +98,16 @@ export class FuseFs implements VirtualFs {
     if (known && known.entryValidUntil > Date.now()) return known;
     const parent = await this.node(path.dirname(mpath));
     const out = await this.call(Op.LOOKUP, parent.nodeid, cstr(path.basename(mpath)));
-    return this.remember(mpath, out);
+    return this.remember(mpath, out, false);
   }
 
-  private remember(mpath: string, out: Buffer): Node {
+  /** a node looked up, or made (then the directory's times and link count changed) */
+  private remember(mpath: string, out: Buffer, made = true): Node {
     const e = parseEntry(out);
     if (e.nodeid === 0n) throw new SyscallError('ENOENT'); // a negative entry
     const node = { nodeid: e.nodeid, entryValidUntil: this.until(e.entryValidUntil), attr: e.attr, attrValidUntil: this.until(e.attrValidUntil) };
     this.nodes.set(mpath, node);
-    this.stale(path.dirname(mpath)); // a new entry: the directory's times and link count changed
+    if (made) this.stale(path.dirname(mpath));
     return node;
   }
 
@@ -219,7 +227,7 @@ export class FuseFs implements VirtualFs {
           if (b.length < len) end = Math.min(end, off + b.length);
         }
       };
-      await Promise.all(Array.from({ length: READ_WINDOW }, reader));
+      await settleAll(Array.from({ length: READ_WINDOW }, reader));
       if (!directIo) return content.subarray(0, end);
       const more: Buffer[] = [content.subarray(0, end)];
       for (let off = end; ; off += chunk) {
@@ -244,7 +252,9 @@ export class FuseFs implements VirtualFs {
         const header = struct([['u64', fh], ['u64', off], ['u32', piece.length], ['u32', 0], ['u64', 0], ['u32', O_WRONLY], ['u32', 0]]);
         writes.push(this.call(Op.WRITE, node.nodeid, this.conn.minor < 9 ? header.subarray(0, 24) : header, piece));
       }
-      for (const w of await Promise.all(writes)) if (w.readUInt32LE(0) === 0 && data.length) throw new SyscallError('EIO');
+      // every answer is in before the handle is released; a short write is an I/O error
+      const written = await settleAll(writes);
+      if (written.some((w, i) => w.readUInt32LE(0) !== Math.min(step, data.length - i * step))) throw new SyscallError('EIO');
       // a shorter content cuts the file; the new size is asked for in any case (cached attributes)
       if (data.length < (node.attr?.size ?? Infinity)) await this.setattr(mpath, FATTR_SIZE | FATTR_FH, { size: data.length, fh });
       else this.stale(mpath);
@@ -279,7 +289,9 @@ export class FuseFs implements VirtualFs {
     const [parent, name] = await this.parentOf(mpath);
     const flags = O_CREAT | O_EXCL | O_WRONLY;
     try {
-      const out = await this.call(Op.CREATE, parent, struct([['u32', flags], ['u32', S_IFREG | mode], ['u32', this.umask()], ['u32', 0]]), name);
+      // fuse_create_in gained mode's umask in 7.12; before, it was fuse_open_in with the mode
+      const args = this.conn.minor < 12 ? struct([['u32', flags], ['u32', S_IFREG | mode]]) : struct([['u32', flags], ['u32', S_IFREG | mode], ['u32', this.umask()], ['u32', 0]]);
+      const out = await this.call(Op.CREATE, parent, args, name);
       const node = this.remember(mpath, out);
       this.release(node.nodeid, out.readBigUInt64LE(entryOutSize(this.conn.minor)), flags);
     } catch (e) {
@@ -398,6 +410,14 @@ export class FuseFs implements VirtualFs {
     node.attr = parseAttr(out, 16);
     node.attrValidUntil = this.until(validUntil(out, 0, 8));
   }
+}
+
+/** Promise.all that waits for every promise even when one fails (then throws the first error). */
+async function settleAll<T>(promises: Array<Promise<T>>): Promise<T[]> {
+  const results = await Promise.allSettled(promises);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  return results.map((r) => (r as PromiseFulfilledResult<T>).value);
 }
 
 /** the DirEntry type of a st_mode (the DT_ value is the file type's bits shifted) */

@@ -19,6 +19,9 @@ const MS_RDONLY = 1;
 const DESTROY_TIMEOUT_MS = 60_000;
 const EXIT_TIMEOUT_MS = 5_000;
 
+/** the credentials of the requests the kernel makes on its own (INIT, DESTROY) */
+const KERNEL = { uid: 0, gid: 0, pid: 0 };
+
 let api: ModuleApi;
 const device = new FuseDevice();
 const mounts = new Set<Entry>();
@@ -41,7 +44,10 @@ interface FuseMount {
   fs: FuseFs;
   /** inode of the daemon's end of the connection: who holds it is the daemon */
   daemonIno: number;
-  unmounting?: boolean;
+  /** set once the mount is ending */
+  ending?: Promise<void>;
+  /** unmounted with MNT_DETACH: it ends when its last open file is closed */
+  lazy?: boolean;
 }
 
 /** mount(2) of type fuse, fuse.NAME, fuseblk, fuseblk.NAME with data fd=N,rootmode=... */
@@ -64,29 +70,41 @@ async function mount(req: MountRequest): Promise<void> {
   claim?.mounted();
 }
 
-/** Ends a mount: DESTROY (the daemon flushes), then SIGTERM to the daemon, then our end closes. */
-async function umount(entry: Entry): Promise<void> {
+/**
+ * umount2 of a FUSE mount: it ends now, or with MNT_DETACH once its open files are closed (the
+ * core then releases the entry: cleanup). The daemon's own umount2 on its way out (libfuse
+ * unmounts when it leaves) finds it ending and succeeds.
+ */
+async function umount(entry: Entry, flags: number): Promise<void> {
   const m = entry.options.data as FuseMount;
-  // the daemon exits as we asked and unmounts (libfuse does): that is what is happening
-  if (m.unmounting) return;
-  m.unmounting = true;
-  const { conn } = m.fs;
-  if (conn.alive) {
-    const cred = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, pid: 0 };
-    await withTimeout(conn.ready.then(() => conn.request(Op.DESTROY, 0n, [], cred)), DESTROY_TIMEOUT_MS).catch(() => undefined);
-    const daemons = holders(m.daemonIno);
-    for (const pid of daemons) {
-      try {
-        process.kill(pid, 'SIGTERM');
-      } catch {
-        // gone already
+  if (m.ending) return;
+  if (flags & MNT_DETACH) m.lazy = true;
+  else await end(entry);
+}
+
+/** Ends a mount: DESTROY (the daemon flushes), then SIGTERM to the daemon, then our end closes. */
+function end(entry: Entry): Promise<void> {
+  const m = entry.options.data as FuseMount;
+  m.fs.closing = true; // a file opened from now on would be written to nobody
+  m.ending ??= (async () => {
+    const { conn } = m.fs;
+    if (conn.alive) {
+      await withTimeout(conn.ready.then(() => conn.request(Op.DESTROY, 0n, [], KERNEL)), DESTROY_TIMEOUT_MS).catch(() => undefined);
+      const daemons = holders(m.daemonIno);
+      for (const pid of daemons) {
+        try {
+          process.kill(pid, 'SIGTERM');
+        } catch {
+          // gone already
+        }
       }
+      // until the daemons are gone, the mount stays: their own umount2 on the way out succeeds
+      await withTimeout(Promise.all(daemons.map(exited)), EXIT_TIMEOUT_MS).catch(() => undefined);
     }
-    // until the daemons are gone, the mount stays: their own umount2 on the way out succeeds
-    await withTimeout(Promise.all(daemons.map(exited)), EXIT_TIMEOUT_MS).catch(() => undefined);
-  }
-  conn.close();
-  mounts.delete(entry);
+    conn.close();
+    mounts.delete(entry);
+  })();
+  return m.ending;
 }
 
 const withTimeout = <T>(p: Promise<T>, ms: number): Promise<T> =>
@@ -133,14 +151,20 @@ export default defineModule({
   },
   mount,
   umount,
+  cleanup(entry) {
+    const m = entry.options.data as FuseMount | undefined;
+    if (m?.lazy) void end(entry);
+  },
   /** the view's command is over: its FUSE file systems end with it (daemons flush and exit) */
   async viewEnd() {
-    await Promise.all(
-      [...mounts].map(async (entry) => {
-        await umount(entry).catch(() => undefined);
-        api.delEntry(entry, MNT_DETACH);
-      }),
-    );
+    // newest first, one at a time: an image stored in an older mount is flushed by its daemon,
+    // and written back to that mount, before the older one ends
+    for (const entry of [...mounts].reverse()) {
+      await api.syncFiles(entry); // what processes still hold open goes to the daemon first
+      await end(entry);
+      api.delEntry(entry, MNT_DETACH);
+      await api.syncFiles(); // the files the daemon closed on its way out
+    }
     device.dispose();
   },
 });

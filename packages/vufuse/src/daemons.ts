@@ -5,7 +5,7 @@
  * of IMG. The daemon's own file access is the view's, so an image on a virtual device works.
  */
 import path from 'node:path';
-import { SyscallError, type ModuleApi, type MountRequest } from '@vuos/core';
+import { SyscallError, type Helper, type ModuleApi, type MountRequest } from '@vuos/core';
 import { expectMount } from '@vuos/fuse';
 import type { MountOptions } from './submodule.js';
 
@@ -59,10 +59,12 @@ export async function mountWithDaemon(api: ModuleApi, name: string, req: MountRe
   const argv = argvOf(daemon, words, source, req.target, options.fmt);
   const wait = expectMount({ ...req.info, source, flags: req.flags | (words.includes('ro') ? MS_RDONLY : 0) });
   let timer: NodeJS.Timeout | undefined;
+  let helper: Helper | undefined;
   try {
-    const helper = await api.spawn(argv, { cwd: callerCwd });
+    helper = await api.spawn(argv, { cwd: callerCwd });
+    const { exited } = helper;
     const exitedFirst = new Promise<never>((_, reject) => {
-      helper.exited.then((status) => reject(new SyscallError('EINVAL', `vufuse: ${argv[0]} ended (status ${status}) without mounting ${req.target}`)));
+      exited.then((status) => reject(new SyscallError('EINVAL', `vufuse: ${argv[0]} ended (status ${status}) without mounting ${req.target}`)));
     });
     exitedFirst.catch(() => undefined); // once mounted, the daemon's end is the fuse module's business
     const late = new Promise<never>((_, reject) => {
@@ -71,9 +73,20 @@ export async function mountWithDaemon(api: ModuleApi, name: string, req: MountRe
     await Promise.race([wait.mounted, exitedFirst, late]);
   } catch (e) {
     api.printk(3, (e as Error).message);
+    // a daemon too slow to mount must not mount later, unrecorded
+    if (helper) signalGroup(helper.pid, 'SIGKILL');
     throw e;
   } finally {
     clearTimeout(timer);
     wait.cancel();
+  }
+}
+
+/** Signals a helper's process group (it leads one). */
+function signalGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // gone already
   }
 }

@@ -325,6 +325,34 @@ describe('vufuse: file systems served by unmodified FUSE daemons', function () {
   });
 });
 
+describe('vufuse: nothing written is lost when the view ends', function () {
+  this.timeout(60_000);
+  it('a file a background process still holds open keeps what was written before the command ended', () => {
+    const work = tmpdir();
+    const img = path.join(work, 'e.img');
+    assert.equal(run('mkfs.ext4', ['-q', '-F', img, '16M']).status, 0);
+    const r = umvuBash(`cd ${work}; ${mount('vufuseext4', img, 'm', 'rw+')}(exec 3>m/held; echo early >&3; sleep 2) & sleep 0.5; echo done`);
+    assert.equal(quiet(r.stdout), 'done\n', r.stderr);
+    assertFsckClean(img);
+    assert.equal(run('debugfs', ['-R', 'cat /held', img]).stdout, 'early\n');
+  });
+
+  it('an image stored in another mounted image: the inner one is flushed into the outer one first', () => {
+    const work = tmpdir();
+    const outer = path.join(work, 'outer.img');
+    const inner = path.join(work, 'inner.img');
+    assert.equal(run('mkfs.ext4', ['-q', '-F', outer, '32M']).status, 0);
+    assert.equal(run('mkfs.ext4', ['-q', '-F', inner, '8M']).status, 0);
+    const r = umvuBash(`cd ${work}; ${mount('vufuseext4', outer, 'o', 'rw+')}cp inner.img o/; mkdir i; vumount -t vufuseext4 -o rw+ o/inner.img i && echo nested > i/hello && echo done`);
+    assert.equal(quiet(r.stdout), 'done\n', r.stderr);
+    assertFsckClean(outer);
+    const copy = path.join(work, 'copy.img');
+    assert.equal(run('debugfs', ['-R', `dump /inner.img ${copy}`, outer]).status, 0);
+    assertFsckClean(copy);
+    assert.equal(run('debugfs', ['-R', 'cat /hello', copy]).stdout, 'nested\n');
+  });
+});
+
 describe('vufuse FUSE programs on mount points', function () {
   this.timeout(60_000);
   it('vumount -t vufuseext2 on a directory that is not empty (VUOS mounts over any directory)', () => {

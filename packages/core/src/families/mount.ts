@@ -50,6 +50,7 @@ export async function mountSyscall(hv: Hypervisor, call: SyscallCall): Promise<A
   if (hv.registry.lookupMountTarget(target) !== entry) throw new SyscallError('EINVAL'); // unmounted meanwhile
   hv.registry.checkRemovable(entry, flags);
   await hv.inModule(entry.service, () => entry.service.definition.umount?.(entry, flags));
-  hv.registry.del(entry, flags);
+  // the module has ended it: what raced with its end is detached (and released when done)
+  hv.registry.del(entry, flags | MNT_DETACH);
   return Answer.value(0);
 }

@@ -12,7 +12,7 @@ import { readStatus, type ProcStatus } from '../process.js';
 import { hashPath, structStat, structStatfs, structStatx } from '../vfs/structs.js';
 import type { VStat, VirtualFs } from '../vfs/types.js';
 import { serviceOf, type ViewPath } from './path.js';
-import { currentCaller } from '../caller.js';
+import { currentCaller, withoutCaller } from '../caller.js';
 import { reissue } from './reissue.js';
 import { AT_FDCWD, AT_REMOVEDIR, R_OK, W_OK, X_OK, O_ACCMODE, O_CLOEXEC, O_CREAT, O_DIRECTORY, O_EXCL, O_NOFOLLOW, O_PATH, O_TRUNC, O_WRONLY, RENAME_NOREPLACE, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from '../linux.js';
 
@@ -153,22 +153,19 @@ export async function vfsSyscall(hv: Hypervisor, call: SyscallCall, layout: Call
     case 'chmod':
     case 'fchmodat':
     case 'fchmodat2':
-      await st();
-      await need(vfs, 'chmod')(m, call.int(p0 + 1) & 0o7777);
+      await setAttributes(vfs, m, await st(), caller, { mode: call.int(p0 + 1) & 0o7777 });
       return Answer.value(0);
     case 'chown':
     case 'lchown':
     case 'fchownat':
-      await st();
-      await need(vfs, 'chown')(m, call.int(p0 + 1), call.int(p0 + 2));
+      await setAttributes(vfs, m, await st(), caller, { uid: call.int(p0 + 1), gid: call.int(p0 + 2) });
       return Answer.value(0);
     case 'utimensat':
     case 'utimes':
     case 'utime':
     case 'futimesat': {
       const old = await st();
-      const [atimeNs, mtimeNs] = newTimes(call, layout.in![0].arg, old);
-      await need(vfs, 'utimens')(m, Number(atimeNs / 1_000_000n), Number(mtimeNs / 1_000_000n), atimeNs, mtimeNs);
+      await setAttributes(vfs, m, old, caller, timesChange(call, layout.in![0].arg, old));
       return Answer.value(0);
     }
     case 'truncate': {
@@ -179,7 +176,7 @@ export async function vfsSyscall(hv: Hypervisor, call: SyscallCall, layout: Call
       return Answer.value(0);
     }
     default:
-      throw new SyscallError('ENOTSUP'); // mknod, xattr changes...
+      throw new SyscallError('ENOTSUP'); // xattr changes...
   }
 }
 
@@ -203,15 +200,18 @@ export async function shadowMetaSyscall(hv: Hypervisor, call: SyscallCall, fd: n
   if (!shadow) return undefined;
   const owner = shadow.owner as ShadowOwner;
   const vfs = serviceOf(owner.entry) as VirtualFs;
+  const caller = currentCaller()?.status() ?? readStatus(call.tid);
+  const st = await vfs.lstat(owner.mpath);
+  if (!st || !caller) throw new SyscallError(st ? 'ESRCH' : 'ENOENT');
   switch (call.name) {
     case 'fchmod':
     case 'fchmodat2':
-      await need(vfs, 'chmod')(owner.mpath, call.int(call.name === 'fchmod' ? 1 : 2) & 0o7777);
+      await setAttributes(vfs, owner.mpath, st, caller, { mode: call.int(call.name === 'fchmod' ? 1 : 2) & 0o7777 });
       break;
     case 'fchown':
     case 'fchownat': {
       const at = call.name === 'fchown' ? 1 : 2;
-      await need(vfs, 'chown')(owner.mpath, call.int(at), call.int(at + 1));
+      await setAttributes(vfs, owner.mpath, st, caller, { uid: call.int(at), gid: call.int(at + 1) });
       break;
     }
     case 'fsetxattr': {
@@ -219,16 +219,14 @@ export async function shadowMetaSyscall(hv: Hypervisor, call: SyscallCall, fd: n
       // a chmod; anything richer needs xattrs, which virtual files do not have
       const mode = call.readString(1) === 'system.posix_acl_access' ? aclAsMode(call.readMem(call.args[2], Math.min(call.long(3), 4096))) : undefined;
       if (mode === undefined) throw new SyscallError('ENOTSUP');
-      const st = await vfs.lstat(owner.mpath);
-      await need(vfs, 'chmod')(owner.mpath, ((st?.mode ?? 0) & 0o7000) | mode);
+      await setAttributes(vfs, owner.mpath, st, caller, { mode: (st.mode & 0o7000) | mode });
       break;
     }
     default: {
       // utimensat(fd, NULL or "", times, flags)
-      const old = await vfs.lstat(owner.mpath);
-      if (!old) throw new SyscallError('ENOENT');
-      owner.times = newTimes(call, 2, old);
-      await need(vfs, 'utimens')(owner.mpath, Number(owner.times[0] / 1_000_000n), Number(owner.times[1] / 1_000_000n), ...owner.times);
+      const change = timesChange(call, 2, st);
+      await setAttributes(vfs, owner.mpath, st, caller, change);
+      owner.times = change.times;
       hv.shadows.markUnchanged(shadow); // its metadata is the module's again
     }
   }
@@ -268,6 +266,42 @@ function aclAsMode(acl: Buffer): number | undefined {
     mode |= (acl.readUInt16LE(off + 2) & 7) << shift;
   }
   return mode;
+}
+
+type AttributeChange = { mode: number } | { uid: number; gid: number } | { times: [bigint, bigint]; explicit: boolean };
+
+/**
+ * chmod, chown and utimens, after the checks the kernel makes whatever the file system
+ * (setattr_prepare): only the owner (or root) changes modes and explicit times, gives a file
+ * to a group of theirs and never to another user; setting times to now also takes write access.
+ */
+async function setAttributes(vfs: VirtualFs, mpath: string, st: VStat, caller: ProcStatus, change: AttributeChange): Promise<void> {
+  const root = caller.fsuid === 0;
+  const owns = root || caller.fsuid === (st.uid ?? 0);
+  if ('mode' in change) {
+    if (!owns) throw new SyscallError('EPERM');
+    const inGroup = root || caller.fsgid === (st.gid ?? 0) || caller.groups.includes(st.gid ?? 0);
+    await need(vfs, 'chmod')(mpath, inGroup ? change.mode : change.mode & ~0o2000); // S_ISGID
+  } else if ('uid' in change) {
+    const newUid = change.uid === -1 || change.uid === (st.uid ?? 0);
+    const newGid = change.gid === -1 || change.gid === (st.gid ?? 0) || caller.fsgid === change.gid || caller.groups.includes(change.gid);
+    if (!root && (!newUid || !newGid || (!owns && (change.uid !== -1 || change.gid !== -1)))) throw new SyscallError('EPERM');
+    await need(vfs, 'chown')(mpath, change.uid, change.gid);
+  } else {
+    if (!owns && (change.explicit || !permits(st, caller, W_OK))) throw new SyscallError(change.explicit ? 'EPERM' : 'EACCES');
+    const [a, m] = change.times;
+    await need(vfs, 'utimens')(mpath, Number(a / 1_000_000n), Number(m / 1_000_000n), a, m);
+  }
+}
+
+/** The times a utimensat/utimes/utime/futimesat call gives, and whether they are explicit (not now). */
+function timesChange(call: SyscallCall, timesArg: number, old: VStat): { times: [bigint, bigint]; explicit: boolean } {
+  let explicit = call.args[timesArg] !== 0n;
+  if (explicit && call.name === 'utimensat') {
+    const b = call.readMem(call.args[timesArg], 32);
+    explicit = !(b.readBigInt64LE(8) === BigInt(UTIME_NOW) && b.readBigInt64LE(24) === BigInt(UTIME_NOW));
+  }
+  return { times: newTimes(call, timesArg, old), explicit };
 }
 
 /** Permission bits as the kernel checks them (root passes, except x without any x bit). */
@@ -311,8 +345,9 @@ async function open(hv: Hypervisor, call: SyscallCall, layout: CallLayout, r: Vi
   // target directory so)
   if (flags & O_PATH) flags &= O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
   const writes = (flags & O_ACCMODE) !== 0;
-  // a file made now or emptied by this open: its content is known without asking the module
-  const empty = !r.exists || (writes && (flags & O_TRUNC) !== 0);
+  // a file made now, or emptied by this open (the module empties it now, as the kernel asks at
+  // open: a file opened with O_TRUNC and closed unwritten is empty), has no content to load
+  let empty = !r.exists;
   if (!r.exists) {
     if (!(flags & O_CREAT)) throw new SyscallError('ENOENT');
     if (r.trailingSlash) throw new SyscallError('EISDIR');
@@ -342,6 +377,10 @@ async function open(hv: Hypervisor, call: SyscallCall, layout: CallLayout, r: Vi
     if ((writes || flags & O_TRUNC) && (vfs.readOnly || typeof vfs.write !== 'function')) throw new SyscallError('EROFS');
     const entry = r.entry!;
     const shadow = await hv.shadows.get(shadowKey(entry, m), async () => {
+      if (!empty && writes && flags & O_TRUNC && vfs.truncate) {
+        if (st.size > 0) await vfs.truncate(m, 0);
+        empty = true;
+      }
       const content = empty ? Buffer.alloc(0) : await vfs.read(m);
       hv.registry.acquire(entry); // an open file keeps its mount busy (umount: EBUSY)
       const owner: ShadowOwner = { entry, mpath: m, viewPath: r.path };
@@ -350,15 +389,17 @@ async function open(hv: Hypervisor, call: SyscallCall, layout: CallLayout, r: Vi
         mode: st.mode,
         mtimeMs: st.mtimeMs,
         owner,
-        release: async (data: Buffer | undefined) => {
-          try {
-            if (data) await need(vfs, 'write')(owner.mpath, data);
+        label: r.path,
+        // the process was allowed to write when it opened the file: the module hears it as
+        // the kernel's own request, not as whatever call happened to see the release
+        save: (data: Buffer) =>
+          withoutCaller(async () => {
+            await need(vfs, 'write')(owner.mpath, data);
             // writing made the file's mtime now: the times a process gave come back
-            if (data && owner.times) await need(vfs, 'utimens')(owner.mpath, Number(owner.times[0] / 1_000_000n), Number(owner.times[1] / 1_000_000n), ...owner.times);
-          } finally {
-            hv.registry.release(entry);
-          }
-        },
+            const times = owner.times;
+            if (times) await need(vfs, 'utimens')(owner.mpath, Number(times[0] / 1_000_000n), Number(times[1] / 1_000_000n), ...times);
+          }),
+        release: () => hv.registry.release(entry),
       };
     });
     fd = hv.shadows.open(shadow, flags);

@@ -10,6 +10,7 @@
  * Nothing written is lost at umount or exit: dispose() hands back what is still open.
  */
 import fs from 'node:fs';
+import { errnoName } from '../errno.js';
 import { native } from '../native.js';
 import { memfdWith } from './memfd.js';
 import { O_ACCMODE, O_APPEND, O_CLOEXEC, O_NONBLOCK, O_TRUNC } from '../linux.js';
@@ -29,6 +30,8 @@ export interface Shadow {
   ino: number;
   /** whose file it is (for the module's metadata) */
   owner: unknown;
+  /** what messages call it (its view path) */
+  label: string;
   /** descriptions given to processes and not yet released */
   users: number;
   /** its file was unlinked while open: the content goes nowhere */
@@ -36,9 +39,14 @@ export interface Shadow {
   original: Buffer;
   /** the memfd's mtime as loaded: a different one means a process wrote */
   loadedMtimeNs: bigint;
-  /** receives the new content when the last user is gone (undefined: unchanged) */
-  release(data: Buffer | undefined): void | Promise<void>;
+  /** hands new content to the module (when the last user is gone, or on sync) */
+  save(data: Buffer): Promise<void>;
+  /** the last user is gone (after the last save) */
+  release(): void;
 }
+
+/** What a module gives for a new shadow. */
+export type ShadowSource = Pick<Shadow, 'owner' | 'label' | 'save' | 'release'> & { content: Buffer; mode: number; mtimeMs?: number };
 
 export class Shadows {
   private inotify = -1;
@@ -52,7 +60,7 @@ export class Shadows {
   constructor(private onFailure: (message: string) => void) {}
 
   /** The open shadow of key (a mount and path), or a new one made by load(). */
-  async get(key: string, load: () => Promise<{ content: Buffer; mode: number; mtimeMs?: number; owner: unknown; release: Shadow['release'] }>): Promise<Shadow> {
+  async get(key: string, load: () => Promise<ShadowSource>): Promise<Shadow> {
     // a write-back in flight is waited for; the check and the registration of a new load are
     // made without yielding in between, so concurrent opens share one shadow
     for (;;) {
@@ -71,12 +79,12 @@ export class Shadows {
     }
   }
 
-  private make(key: string, { content, mode, mtimeMs, owner, release }: { content: Buffer; mode: number; mtimeMs?: number; owner: unknown; release: Shadow['release'] }): Shadow {
+  private make(key: string, { content, mode, mtimeMs, owner, label, save, release }: ShadowSource): Shadow {
     const fd = memfdWith(`umvu:${key.slice(key.lastIndexOf('/') + 1)}`, content);
     fs.fchmodSync(fd, mode & 0o7777);
     if (mtimeMs !== undefined) fs.futimesSync(fd, mtimeMs / 1000, mtimeMs / 1000);
     const st = fs.fstatSync(fd, { bigint: true });
-    const shadow: Shadow = { fd, ino: Number(st.ino), owner, users: 0, original: content, release, loadedMtimeNs: st.mtimeNs };
+    const shadow: Shadow = { fd, ino: Number(st.ino), owner, label, users: 0, original: content, save, release, loadedMtimeNs: st.mtimeNs };
     const wd = native.syscall(SYS.inotify_add_watch, this.inotifyFd(), `/proc/self/fd/${fd}`, IN_CLOSE_WRITE | IN_CLOSE_NOWRITE);
     if (wd < 0) {
       fs.closeSync(fd);
@@ -213,15 +221,36 @@ export class Shadows {
 
   private async writeBack(key: string, shadow: Shadow): Promise<void> {
     try {
-      const data = Buffer.alloc(fs.fstatSync(shadow.fd).size);
-      fs.readSync(shadow.fd, data, 0, data.length, 0);
-      await shadow.release(shadow.detached || data.equals(shadow.original) ? undefined : data);
-    } catch (e) {
-      this.onFailure(`umvu: writing back ${key} failed: ${(e as Error).message}`);
+      await this.save(shadow);
     } finally {
       fs.closeSync(shadow.fd);
+      shadow.release();
     }
   }
+
+  /** Hands the shadow's content to the module if a process changed it. */
+  private async save(shadow: Shadow): Promise<void> {
+    try {
+      const data = Buffer.alloc(fs.fstatSync(shadow.fd).size);
+      fs.readSync(shadow.fd, data, 0, data.length, 0);
+      if (shadow.detached || data.equals(shadow.original)) return;
+      await shadow.save(data);
+      shadow.original = data;
+    } catch (e) {
+      const errno = (e as { errno?: unknown }).errno;
+      this.onFailure(`umvu: ${shadow.label}: what was written could not be saved: ${typeof errno === 'number' ? errnoName(errno) : (e as Error).message}`);
+    }
+  }
+
+  /**
+   * Hands the module what processes wrote to the files of a mount (keys starting with prefix),
+   * those closed and those still open (which stay open): before the mount ends.
+   */
+  async sync(prefix = ''): Promise<void> {
+    await this.caughtUp(prefix);
+    await Promise.all([...this.byKey].filter(([key]) => key.startsWith(prefix)).map(([, shadow]) => this.save(shadow)));
+  }
+
 
   private inotifyFd(): number {
     if (this.inotify < 0) {
