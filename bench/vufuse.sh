@@ -25,7 +25,7 @@ t0=$(now); cat src/big > /dev/null; t1=$(now); native_read=$(secs "$t0" "$t1")
 read -r umvu_read1 umvu_read2 < <(umvu bash -c '
   vu_insmod vufuse; vumount -t vufuseext2 -o ro img.ext4 mnt 2>/dev/null
   t0=$(date +%s.%N); cat mnt/big > /dev/null; t1=$(date +%s.%N); cat mnt/big > /dev/null; t2=$(date +%s.%N)
-  echo "$(echo "$t1 - $t0" | bc) $(echo "$t2 - $t1" | bc)"; vuumount mnt' 2>/dev/null | tail -1)
+  echo "$(echo "$t1 - $t0" | bc) $(echo "$t2 - $t1" | bc)"; vuumount mnt' 2>/dev/null | grep -E '^[0-9. ]+$' | tail -1)
 kernel_read=
 if [[ $(id -u) == 0 ]] && fuse2fs -o ro img.ext4 kmnt >/dev/null 2>&1; then
   t0=$(now); cat kmnt/big > /dev/null; t1=$(now); kernel_read=$(secs "$t0" "$t1")
@@ -39,8 +39,17 @@ mkfs.ext4 -q -F w.ext4 $(( $(stat -c %s doc.tar) / 1048576 * 3 + 64 ))M
 read -r umvu_untar umvu_ls umvu_umount < <(umvu bash -c '
   vu_insmod vufuse; vumount -t vufuseext2 -o rw+ w.ext4 mnt 2>/dev/null
   t0=$(date +%s.%N); tar -C mnt -xf doc.tar; t1=$(date +%s.%N); ls -lR mnt > /dev/null; t2=$(date +%s.%N); vuumount mnt; t3=$(date +%s.%N)
-  echo "$(echo "$t1 - $t0" | bc) $(echo "$t2 - $t1" | bc) $(echo "$t3 - $t2" | bc)"' 2>/dev/null | tail -1)
+  echo "$(echo "$t1 - $t0" | bc) $(echo "$t2 - $t1" | bc) $(echo "$t3 - $t2" | bc)"' 2>/dev/null | grep -E '^[0-9. ]+$' | tail -1)
 fsck=$(e2fsck -fn w.ext4 >/dev/null 2>&1 && echo clean || echo NOT-CLEAN)
+kernel_untar= kernel_ls=
+if [[ -n $kernel_read ]]; then
+  mkfs.ext4 -q -F k.ext4 $(( $(stat -c %s doc.tar) / 1048576 * 3 + 64 ))M
+  if fuse2fs k.ext4 kmnt >/dev/null 2>&1; then
+    t0=$(now); tar -C kmnt -xf doc.tar; t1=$(now); ls -lR kmnt > /dev/null; t2=$(now)
+    kernel_untar=$(secs "$t0" "$t1") kernel_ls=$(secs "$t1" "$t2")
+    umount kmnt
+  fi
+fi
 
 mbs() { echo "scale=0; $size / $1" | bc; }
 ratio() { echo "scale=2; $1 / $2" | bc; }
@@ -52,10 +61,13 @@ printf '%-44s %8.3f %10s\n' "read ${size} MB, umvu vufuseext2 (again)" "$umvu_re
 [[ -n $kernel_read ]] && printf '%-44s %8.3f %10s\n' "read ${size} MB, kernel FUSE fuse2fs (first)" "$kernel_read" "$(mbs "$kernel_read")"
 printf '%-44s %8.3f\n' "untar /usr/share/doc ($entries entries), host dir" "$native_untar"
 printf '%-44s %8.3f\n' "untar /usr/share/doc, umvu rw+ ext4" "$umvu_untar"
+[[ -n $kernel_untar ]] && printf '%-44s %8.3f\n' "untar /usr/share/doc, kernel FUSE fuse2fs" "$kernel_untar"
 printf '%-44s %8.3f\n' "ls -lR, host dir" "$native_ls"
 printf '%-44s %8.3f\n' "ls -lR, umvu rw+ ext4" "$umvu_ls"
+[[ -n $kernel_ls ]] && printf '%-44s %8.3f\n' "ls -lR, kernel FUSE fuse2fs" "$kernel_ls"
 printf '%-44s %8.3f   (e2fsck -fn: %s)\n' "vuumount (daemon flushes the image)" "$umvu_umount" "$fsck"
 echo
 [[ -n $kernel_read ]] && echo "read: umvu first open at $(ratio "$kernel_read" "$umvu_read1")x the speed of kernel FUSE fuse2fs (goal >= 0.50)"
 echo "read: umvu first open at $(ratio "$native_read" "$umvu_read1")x the speed of the page cache"
 echo "untar: umvu/native $(ratio "$umvu_untar" "$native_untar")x; ls -lR: umvu/native $(ratio "$umvu_ls" "$native_ls")x"
+[[ -n $kernel_untar ]] && echo "untar: umvu/kernel FUSE $(ratio "$umvu_untar" "$kernel_untar")x; ls -lR: umvu/kernel FUSE $(ratio "$umvu_ls" "$kernel_ls")x"

@@ -187,8 +187,6 @@ interface ShadowOwner {
   entry: Entry;
   mpath: string;
   viewPath: string;
-  /** times set through an fd (futimens): set again after the content is written back */
-  times?: [bigint, bigint];
 }
 
 /**
@@ -223,10 +221,10 @@ export async function shadowMetaSyscall(hv: Hypervisor, call: SyscallCall, fd: n
       break;
     }
     default: {
-      // utimensat(fd, NULL or "", times, flags)
-      const change = timesChange(call, 2, st);
-      await setAttributes(vfs, owner.mpath, st, caller, change);
-      owner.times = change.times;
+      // utimensat(fd, NULL or "", times, flags): what was written comes first (writing it later
+      // would make the mtime now), as in the kernel, where data is in the file when times are set
+      await hv.shadows.saveContent(shadow);
+      await setAttributes(vfs, owner.mpath, st, caller, timesChange(call, 2, st));
       hv.shadows.markUnchanged(shadow); // its metadata is the module's again
     }
   }
@@ -340,7 +338,8 @@ async function open(hv: Hypervisor, call: SyscallCall, layout: CallLayout, r: Vi
   const m = r.mpath!;
   const creat = call.name === 'creat';
   let flags = creat ? O_CREAT | O_TRUNC | O_WRONLY : call.int(layout.fd!.flags);
-  const linkItself = (flags & (O_PATH | O_NOFOLLOW)) === (O_PATH | O_NOFOLLOW);
+  const wasPath = (flags & O_PATH) !== 0;
+  const linkItself = wasPath && (flags & O_NOFOLLOW) !== 0;
   // ADDFD cannot inject an O_PATH description: the caller gets a read-only one (cp opens its
   // target directory so)
   if (flags & O_PATH) flags &= O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
@@ -371,7 +370,10 @@ async function open(hv: Hypervisor, call: SyscallCall, layout: CallLayout, r: Vi
   let fd: number;
   if (type === S_IFDIR) {
     if (writes || flags & O_CREAT) throw new SyscallError('EISDIR');
-    fd = native.syscall(SYS_open, hv.dirViews.materialize(r.path, await vfs.readdir(m)), (flags & ~O_CREAT) | O_CLOEXEC, 0);
+    // an O_PATH open never reads the directory (lchmod and fchownat(AT_EMPTY_PATH) users open
+    // many): it stands for the directory, with no listing to make
+    const entries = wasPath ? [] : await vfs.readdir(m);
+    fd = native.syscall(SYS_open, hv.dirViews.materialize(r.path, entries), (flags & ~O_CREAT) | O_CLOEXEC, 0);
   } else if (type === S_IFREG) {
     // no way to take the content back (a read-only mount): opening to change it is refused
     if ((writes || flags & O_TRUNC) && (vfs.readOnly || typeof vfs.write !== 'function')) throw new SyscallError('EROFS');
@@ -392,13 +394,7 @@ async function open(hv: Hypervisor, call: SyscallCall, layout: CallLayout, r: Vi
         label: r.path,
         // the process was allowed to write when it opened the file: the module hears it as
         // the kernel's own request, not as whatever call happened to see the release
-        save: (data: Buffer) =>
-          withoutCaller(async () => {
-            await need(vfs, 'write')(owner.mpath, data);
-            // writing made the file's mtime now: the times a process gave come back
-            const times = owner.times;
-            if (times) await need(vfs, 'utimens')(owner.mpath, Number(times[0] / 1_000_000n), Number(times[1] / 1_000_000n), ...times);
-          }),
+        save: (data: Buffer) => withoutCaller(async () => need(vfs, 'write')(owner.mpath, data)),
         release: () => hv.registry.release(entry),
       };
     });

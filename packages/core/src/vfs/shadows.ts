@@ -221,15 +221,15 @@ export class Shadows {
 
   private async writeBack(key: string, shadow: Shadow): Promise<void> {
     try {
-      await this.save(shadow);
+      await this.saveContent(shadow);
     } finally {
       fs.closeSync(shadow.fd);
       shadow.release();
     }
   }
 
-  /** Hands the shadow's content to the module if a process changed it. */
-  private async save(shadow: Shadow): Promise<void> {
+  /** Hands the shadow's content to the module if a process changed it (the shadow stays open). */
+  async saveContent(shadow: Shadow): Promise<void> {
     try {
       const data = Buffer.alloc(fs.fstatSync(shadow.fd).size);
       fs.readSync(shadow.fd, data, 0, data.length, 0);
@@ -248,7 +248,7 @@ export class Shadows {
    */
   async sync(prefix = ''): Promise<void> {
     await this.caughtUp(prefix);
-    await Promise.all([...this.byKey].filter(([key]) => key.startsWith(prefix)).map(([, shadow]) => this.save(shadow)));
+    await Promise.all([...this.byKey].filter(([key]) => key.startsWith(prefix)).map(([, shadow]) => this.saveContent(shadow)));
   }
 
 
