@@ -207,14 +207,15 @@ export class FuseFs implements VirtualFs {
    * in flight, as the kernel's readahead; a direct-I/O file (whose size says nothing) is read
    * on until a short read.
    */
-  async read(mpath: string): Promise<Buffer> {
+  async read(mpath: string): Promise<Buffer[]> {
     const { nodeid } = await this.node(mpath);
     const size = (await this.attr(mpath)).size;
     const { fh, directIo } = await this.open(nodeid, O_RDONLY);
     const chunk = this.conn.maxRead;
     const readAt = (off: number, len: number) => this.call(Op.READ, nodeid, readIn(fh, BigInt(off), len));
     try {
-      const content = Buffer.allocUnsafe(size);
+      // the replies as they come, in file order: the core writes them to the memfd as they are
+      const pieces: Buffer[] = [];
       let next = 0;
       let end = size;
       const reader = async () => {
@@ -223,17 +224,17 @@ export class FuseFs implements VirtualFs {
           const len = Math.min(chunk, end - off);
           next += len;
           const b = await readAt(off, len);
-          b.copy(content, off);
+          pieces[off / chunk] = b;
           if (b.length < len) end = Math.min(end, off + b.length);
         }
       };
       await settleAll(Array.from({ length: READ_WINDOW }, reader));
-      if (!directIo) return content.subarray(0, end);
-      const more: Buffer[] = [content.subarray(0, end)];
+      const content = pieces.filter((b, i) => i * chunk < end).map((b, i) => b.subarray(0, Math.max(0, end - i * chunk)));
+      if (!directIo) return content;
       for (let off = end; ; off += chunk) {
         const b = await readAt(off, chunk);
-        more.push(b);
-        if (b.length < chunk) return Buffer.concat(more);
+        content.push(b);
+        if (b.length < chunk) return content;
       }
     } finally {
       this.release(nodeid, fh, O_RDONLY);

@@ -114,7 +114,8 @@ async function programOf(hv: Hypervisor, call: SyscallCall, file: ViewPath): Pro
     const st = await vfs.lstat(file.mpath!);
     if (!st) throw new SyscallError('ENOENT');
     if ((st.mode & S_IFMT) !== S_IFREG || (st.mode & 0o111) === 0) throw new SyscallError('EACCES');
-    const content = await vfs.read(file.mpath!);
+    const read = await vfs.read(file.mpath!);
+    const content = Buffer.isBuffer(read) ? read : Buffer.concat(read);
     return {
       header: content.subarray(0, BINPRM_BUF_SIZE),
       read: (pos, len) => content.subarray(pos, pos + len),

@@ -36,7 +36,10 @@ export interface Shadow {
   users: number;
   /** its file was unlinked while open: the content goes nowhere */
   detached?: boolean;
-  original: Buffer;
+  /** some process got it for writing: only then may the content have changed */
+  writable?: boolean;
+  /** the content as loaded (for a writer to be compared with), read from the memfd when first needed */
+  original?: Buffer;
   /** the memfd's mtime as loaded: a different one means a process wrote */
   loadedMtimeNs: bigint;
   /** hands new content to the module (when the last user is gone, or on sync) */
@@ -46,7 +49,7 @@ export interface Shadow {
 }
 
 /** What a module gives for a new shadow. */
-export type ShadowSource = Pick<Shadow, 'owner' | 'label' | 'save' | 'release'> & { content: Buffer; mode: number; mtimeMs?: number };
+export type ShadowSource = Pick<Shadow, 'owner' | 'label' | 'save' | 'release'> & { content: Buffer | Buffer[]; mode: number; mtimeMs?: number };
 
 export class Shadows {
   private inotify = -1;
@@ -84,7 +87,7 @@ export class Shadows {
     fs.fchmodSync(fd, mode & 0o7777);
     if (mtimeMs !== undefined) fs.futimesSync(fd, mtimeMs / 1000, mtimeMs / 1000);
     const st = fs.fstatSync(fd, { bigint: true });
-    const shadow: Shadow = { fd, ino: Number(st.ino), owner, label, users: 0, original: content, save, release, loadedMtimeNs: st.mtimeNs };
+    const shadow: Shadow = { fd, ino: Number(st.ino), owner, label, users: 0, original: Buffer.isBuffer(content) ? content : undefined, save, release, loadedMtimeNs: st.mtimeNs };
     const wd = native.syscall(SYS.inotify_add_watch, this.inotifyFd(), `/proc/self/fd/${fd}`, IN_CLOSE_WRITE | IN_CLOSE_NOWRITE);
     if (wd < 0) {
       fs.closeSync(fd);
@@ -155,6 +158,10 @@ export class Shadows {
     if (flags & O_TRUNC && (flags & O_ACCMODE) !== 0) native.syscall(SYS.ftruncate, shadow.fd, 0);
     const fd = native.syscall(2 /* open */, `/proc/self/fd/${shadow.fd}`, (flags & KEPT_FLAGS) | O_CLOEXEC, 0);
     if (fd >= 0) shadow.users++;
+    if (fd >= 0 && (flags & O_ACCMODE) !== 0) {
+      shadow.original ??= contentOf(shadow.fd); // before any write: what a change is measured against
+      shadow.writable = true;
+    }
     return fd;
   }
 
@@ -230,10 +237,10 @@ export class Shadows {
 
   /** Hands the shadow's content to the module if a process changed it (the shadow stays open). */
   async saveContent(shadow: Shadow): Promise<void> {
+    if (!shadow.writable || shadow.detached) return;
     try {
-      const data = Buffer.alloc(fs.fstatSync(shadow.fd).size);
-      fs.readSync(shadow.fd, data, 0, data.length, 0);
-      if (shadow.detached || data.equals(shadow.original)) return;
+      const data = contentOf(shadow.fd);
+      if (shadow.original && data.equals(shadow.original)) return;
       await shadow.save(data);
       shadow.original = data;
     } catch (e) {
@@ -260,4 +267,11 @@ export class Shadows {
     }
     return this.inotify;
   }
+}
+
+/** The whole content of a memfd. */
+function contentOf(fd: number): Buffer {
+  const data = Buffer.alloc(fs.fstatSync(fd).size);
+  fs.readSync(fd, data, 0, data.length, 0);
+  return data;
 }

@@ -59,8 +59,8 @@ export interface VirtualFs {
   kind?(mpath: string): MaybePromise<number | null>;
   readlink(mpath: string): MaybePromise<string>;
   readdir(mpath: string): MaybePromise<DirEntry[]>;
-  /** the whole content of a regular file (at open) */
-  read(mpath: string): MaybePromise<Buffer>;
+  /** the whole content of a regular file (at open), or its pieces in order */
+  read(mpath: string): MaybePromise<Buffer | Buffer[]>;
   /** the content after the file was changed through an fd (when the process is done with it); absent: opening a file to change it fails with EROFS */
   write?(mpath: string, data: Buffer): MaybePromise<void>;
   /** makes an empty regular file (open with O_CREAT) */
