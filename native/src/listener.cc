@@ -5,6 +5,7 @@
 #include "common.h"
 #include <atomic>
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 #include <fcntl.h>
 #include <mutex>
@@ -195,8 +196,16 @@ Napi::Value AddFd(const Napi::CallbackInfo &info) {
   }
   if (opts.Get("send").ToBoolean()) a.flags |= SECCOMP_ADDFD_FLAG_SEND;
   if (opts.Get("cloexec").ToBoolean()) a.newfd_flags |= O_CLOEXEC;
+  // The ioctl waits (interruptibly) for the target to install the fd. A signal ending that wait
+  // withdraws the fd, but with SEND the notification is already answered: the target's call
+  // returns 0 and has no fd (seen with SIGPROF, under node --cpu-prof). Keep signals out of it.
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &old);
   int r = ioctl(gListener, SECCOMP_IOCTL_NOTIF_ADDFD, &a);
-  return Napi::Number::New(info.Env(), r < 0 ? -errno : r);
+  int err = errno;
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  return Napi::Number::New(info.Env(), r < 0 ? -err : r);
 }
 
 Napi::Value SetActions(const Napi::CallbackInfo &info) {
