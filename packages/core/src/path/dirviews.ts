@@ -15,7 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { native } from '../native.js';
 import type { DirEntry } from '../families/path.js';
-import { AT_FDCWD, S_IFIFO, S_IFSOCK } from '../linux.js';
+import { AT_FDCWD, S_IFIFO, S_IFREG, S_IFSOCK } from '../linux.js';
 
 const SYS_mknodat = 259;
 
@@ -75,10 +75,14 @@ export class DirViews {
   }
 }
 
-/** An empty stand-in of the given type (devices, which need privileges, become plain files). */
+/**
+ * An empty stand-in of the given type (devices, which need privileges, become plain files), made
+ * with one mknodat: listings of thousands of names are made at every change.
+ */
 function makeEntry(p: string, type: DirEntry['type']): void {
   if (type === 'dir') return fs.mkdirSync(p);
   if (type === 'symlink') return fs.symlinkSync('.', p);
-  if ((type === 'fifo' || type === 'socket') && native.syscall(SYS_mknodat, AT_FDCWD, p, (type === 'fifo' ? S_IFIFO : S_IFSOCK) | 0o600, 0) === 0) return;
-  fs.writeFileSync(p, '');
+  const mode = type === 'fifo' ? S_IFIFO : type === 'socket' ? S_IFSOCK : S_IFREG;
+  const r = native.syscall(SYS_mknodat, AT_FDCWD, p, mode | 0o600, 0);
+  if (r < 0) throw Object.assign(new Error(`mknodat ${p}: ${native.strerror(-r)}`), { errno: -r });
 }
