@@ -4,7 +4,7 @@
  * until a mount(2) names the fd and a connection starts on it.
  */
 import fs from 'node:fs';
-import { native, SyscallError, type DirEntry, type VStat, type VirtualFs } from '@vuos/core';
+import { native, SyscallError, type DirEntry, type ModuleApi, type VStat, type VirtualFs } from '@vuos/core';
 
 const S_IFCHR = 0o020000;
 /** the misc device number of /dev/fuse: 10, 229 */
@@ -17,6 +17,9 @@ export interface DeviceEnd {
 }
 
 export class FuseDevice implements VirtualFs {
+  /** the module's api: an end whose peer closed before mounting is closed */
+  constructor(private api: Pick<ModuleApi, 'watchReadable' | 'unwatchReadable'>) {}
+
   /** supervisor's end of each opened device, by the inode of the end the process holds */
   private unmounted = new Map<number, DeviceEnd>();
   /** inodes of devices mounted already */
@@ -29,7 +32,14 @@ export class FuseDevice implements VirtualFs {
 
   openDevice(): number {
     const [fd, theirs, maxMessage] = native.seqpacketPair();
-    this.unmounted.set(fs.fstatSync(theirs).ino, { fd, maxMessage });
+    const ino = fs.fstatSync(theirs).ino;
+    this.unmounted.set(ino, { fd, maxMessage });
+    // the process closed its /dev/fuse without mounting it: our end reads EOF, and goes
+    this.api.watchReadable(fd, () => {
+      if (this.unmounted.get(ino)?.fd !== fd) return; // mounted meanwhile: the connection's now
+      this.unmounted.delete(ino);
+      native.syscall(3 /* close */, fd);
+    });
     return theirs;
   }
 
@@ -52,7 +62,10 @@ export class FuseDevice implements VirtualFs {
   }
   /** Closes the ends of devices opened but never mounted. */
   dispose(): void {
-    for (const { fd } of this.unmounted.values()) native.syscall(3 /* close */, fd);
+    for (const { fd } of this.unmounted.values()) {
+      this.api.unwatchReadable(fd);
+      native.syscall(3 /* close */, fd);
+    }
     this.unmounted.clear();
   }
 

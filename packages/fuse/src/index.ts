@@ -23,7 +23,7 @@ const EXIT_TIMEOUT_MS = 5_000;
 const KERNEL = { uid: 0, gid: 0, pid: 0 };
 
 let api: ModuleApi;
-const device = new FuseDevice();
+let device: FuseDevice;
 const mounts = new Set<Entry>();
 /** mounts another module waits for: a daemon it started will mount there (expectMount) */
 const expected = new Map<string, { info: MountInfo; mounted(): void }>();
@@ -144,6 +144,7 @@ export default defineModule({
   description: 'virtual /dev/fuse: FUSE programs serve file systems in the view',
   init(moduleApi) {
     api = moduleApi;
+    device = new FuseDevice(api);
     api.addEntry('path', '/dev/fuse', { files: device });
   },
   fini() {
