@@ -26,7 +26,8 @@ const KEPT_FLAGS = O_ACCMODE | O_APPEND | O_NONBLOCK;
 export interface Shadow {
   /** the supervisor's own description of the memfd */
   fd: number;
-  /** the memfd's inode number: how an fd of a process is recognized as this shadow */
+  /** the memfd's device and inode numbers: how an fd of a process is recognized as this shadow */
+  dev: number;
   ino: number;
   /** whose file it is (for the module's metadata) */
   owner: unknown;
@@ -87,7 +88,7 @@ export class Shadows {
     fs.fchmodSync(fd, mode & 0o7777);
     if (mtimeMs !== undefined) fs.futimesSync(fd, mtimeMs / 1000, mtimeMs / 1000);
     const st = fs.fstatSync(fd, { bigint: true });
-    const shadow: Shadow = { fd, ino: Number(st.ino), owner, label, users: 0, original: Buffer.isBuffer(content) ? content : undefined, save, release, loadedMtimeNs: st.mtimeNs };
+    const shadow: Shadow = { fd, dev: Number(st.dev), ino: Number(st.ino), owner, label, users: 0, original: Buffer.isBuffer(content) ? content : undefined, save, release, loadedMtimeNs: st.mtimeNs };
     const wd = native.syscall(SYS.inotify_add_watch, this.inotifyFd(), `/proc/self/fd/${fd}`, IN_CLOSE_WRITE | IN_CLOSE_NOWRITE);
     if (wd < 0) {
       fs.closeSync(fd);
@@ -98,16 +99,16 @@ export class Shadows {
     return shadow;
   }
 
-  /** The shadow an fd of a process refers to (by the file's inode), if any. */
+  /** The shadow an fd of a process refers to (by the file's device and inode), if any. */
   ofFd(tid: number, fd: number): Shadow | undefined {
     if (this.byKey.size === 0) return undefined;
-    let ino: number;
+    let st: fs.Stats;
     try {
-      ino = fs.statSync(`/proc/${tid}/fd/${fd}`).ino;
+      st = fs.statSync(`/proc/${tid}/fd/${fd}`);
     } catch {
       return undefined;
     }
-    for (const s of this.byKey.values()) if (s.ino === ino) return s;
+    for (const s of this.byKey.values()) if (s.ino === st.ino && s.dev === st.dev) return s;
     return undefined;
   }
 
