@@ -7,7 +7,8 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { ROOT, run, tmpdir, umvuBash } from './run.js';
+import { spawn } from 'node:child_process';
+import { ROOT, UMVU, run, testEnv, tmpdir, umvuBash } from './run.js';
 
 const VUMEMFS = path.join(ROOT, 'packages/core/test/fixtures/vumemfs.js');
 const mountMemfs = (target: string, options?: string) =>
@@ -95,5 +96,28 @@ describe('a virtual file system (vumemfs)', () => {
     );
     // still open when the view ended: written back then
     assert.match(fs.readFileSync(log, 'utf8'), /\/g 10\n$/);
+  });
+});
+
+describe('virtual files under a storm of signals to umvu', function () {
+  this.timeout(120_000);
+  it('opens of virtual files give their fds while umvu takes SIGWINCH (a terminal being resized)', async () => {
+    const work = tmpdir();
+    const script =
+      `${mountMemfs(`${work}/mem`)}cd ${work}/mem; echo content > f; mkdir d; bad=0; ` +
+      `for i in $(seq 400); do c=$(cat f) || bad=$((bad+1)); [ "$c" = content ] || bad=$((bad+1)); ls d > /dev/null || bad=$((bad+1)); done; echo bad=$bad`;
+    const child = spawn(UMVU, ['bash', '-c', script], { env: testEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    // each signal ends the wait of an ADDFD in flight, if any (the handler forwards it to bash)
+    const storm = setInterval(() => {
+      for (let i = 0; i < 20; i++) child.kill('SIGWINCH');
+    }, 1);
+    const status = await new Promise((resolve) => child.on('exit', resolve));
+    clearInterval(storm);
+    assert.equal(status, 0, err);
+    assert.equal(out, 'bad=0\n', err);
   });
 });
