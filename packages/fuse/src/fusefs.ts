@@ -34,6 +34,9 @@ const O_CREAT = 0o100;
 const O_EXCL = 0o200;
 const S_IFREG = 0o100000;
 const ENOSYS = 38;
+const ENODATA = 61;
+const ENOTSUP = 95;
+const XATTR_SIZE_MAX = 65536;
 const ENOENT = 2;
 const S_IFMT = 0o170000;
 const FUSE_SUPER_MAGIC = 0x65735546;
@@ -48,6 +51,8 @@ interface Node {
   entryValidUntil: number;
   attr?: FuseAttr;
   attrValidUntil: number;
+  /** extended attributes known (exclusive mounts: ls -l asks two per file), or the errno asking gave */
+  xattrs?: Map<string, Buffer | number>;
 }
 
 export class FuseFs implements VirtualFs {
@@ -374,6 +379,46 @@ export class FuseFs implements VirtualFs {
     return { type: FUSE_SUPER_MAGIC, blocks: u64(0), bfree: u64(8), bavail: u64(16), files: u64(24), ffree: u64(32), bsize: out.readUInt32LE(40), namelen: out.readUInt32LE(44) };
   }
 
+  async getxattr(mpath: string, name: string): Promise<Buffer> {
+    const node = await this.node(mpath);
+    let known = node.xattrs?.get(name);
+    if (known === undefined) {
+      known = await this.call(Op.GETXATTR, node.nodeid, struct([['u32', XATTR_SIZE_MAX], ['u32', 0]]), cstr(name)).catch((e: SyscallError) => {
+        if (e.errno === ENOSYS) return ENOTSUP; // as the kernel: a daemon without xattrs has none to give
+        if (e.errno === ENODATA) return ENODATA;
+        throw e;
+      });
+      if (this.exclusive) (node.xattrs ??= new Map()).set(name, known);
+    }
+    if (typeof known === 'number') throw new SyscallError(known);
+    return known;
+  }
+
+  async listxattr(mpath: string): Promise<string[]> {
+    const node = await this.node(mpath);
+    const out = await this.call(Op.LISTXATTR, node.nodeid, struct([['u32', XATTR_SIZE_MAX], ['u32', 0]])).catch((e: SyscallError) => {
+      if (e.errno === ENOSYS) return Buffer.alloc(0);
+      throw e;
+    });
+    return out.toString().split('\0').filter(Boolean);
+  }
+
+  async setxattr(mpath: string, name: string, value: Buffer, flags: number): Promise<void> {
+    this.writable();
+    const node = await this.node(mpath);
+    node.xattrs?.clear();
+    await this.call(Op.SETXATTR, node.nodeid, struct([['u32', value.length], ['u32', flags]]), cstr(name), value).catch(enosysIsEnotsup);
+    this.stale(mpath); // its ctime, and its mode for an access ACL
+  }
+
+  async removexattr(mpath: string, name: string): Promise<void> {
+    this.writable();
+    const node = await this.node(mpath);
+    node.xattrs?.clear();
+    await this.call(Op.REMOVEXATTR, node.nodeid, cstr(name)).catch(enosysIsEnotsup);
+    this.stale(mpath);
+  }
+
   /** struct fuse_setattr_in; the reply refreshes the cached attributes */
   private async setattr(
     mpath: string,
@@ -408,10 +453,16 @@ export class FuseFs implements VirtualFs {
       ]),
     );
     this.stale(mpath); // its other names
+    node.xattrs?.clear(); // a chmod changes an access ACL
     node.attr = parseAttr(out, 16);
     node.attrValidUntil = this.until(validUntil(out, 0, 8));
   }
 }
+
+/** a daemon without xattr changes: the kernel's answer is EOPNOTSUPP */
+const enosysIsEnotsup = (e: SyscallError): never => {
+  throw e.errno === ENOSYS ? new SyscallError(ENOTSUP) : e;
+};
 
 /** Promise.all that waits for every promise even when one fails (then throws the first error). */
 async function settleAll<T>(promises: Array<Promise<T>>): Promise<T[]> {

@@ -593,7 +593,7 @@ async function fstatListing(hv: Hypervisor, call: SyscallCall, spec: Spec): Prom
 
 /** The fd whose own file a metadata change is about (fchmod, futimens, AT_EMPTY_PATH forms). */
 function fdOwnFile(call: SyscallCall): number | undefined {
-  if (call.name === 'fchmod' || call.name === 'fchown' || call.name === 'fsetxattr') return call.int(0);
+  if (['fchmod', 'fchown', 'fsetxattr', 'fgetxattr', 'flistxattr', 'fremovexattr'].includes(call.name)) return call.int(0);
   const flagsArg = { utimensat: 3, fchownat: 4, fchmodat2: 3 }[call.name as 'utimensat'];
   if (flagsArg === undefined || call.int(0) === AT_FDCWD) return undefined;
   if (call.name === 'utimensat' && call.args[1] === 0n) return call.int(0); // futimens

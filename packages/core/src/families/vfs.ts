@@ -17,6 +17,7 @@ import { reissue } from './reissue.js';
 import { AT_FDCWD, AT_REMOVEDIR, R_OK, W_OK, X_OK, O_ACCMODE, O_CLOEXEC, O_CREAT, O_DIRECTORY, O_EXCL, O_NOFOLLOW, O_PATH, O_TRUNC, O_WRONLY, RENAME_NOREPLACE, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from '../linux.js';
 
 const UTIME_NOW = (1 << 30) - 1;
+const XATTR_SIZE_MAX = 65536;
 const UTIME_OMIT = (1 << 30) - 2;
 const SYS_open = 2;
 const SYS_openat = 257;
@@ -80,12 +81,24 @@ export async function vfsSyscall(hv: Hypervisor, call: SyscallCall, layout: Call
       return Answer.value(text.length);
     }
     case 'getxattr':
-    case 'lgetxattr':
+    case 'lgetxattr': {
       if (!r.exists) throw new SyscallError('ENOENT');
-      throw new SyscallError('ENODATA');
+      if (!vfs.getxattr) throw new SyscallError('ENODATA');
+      return copyOut(call, 2, await vfs.getxattr(m, call.readString(1)));
+    }
     case 'listxattr':
-    case 'llistxattr':
+    case 'llistxattr': {
       if (!r.exists) throw new SyscallError('ENOENT');
+      return copyOut(call, 1, nameList(await vfs.listxattr?.(m)));
+    }
+    case 'setxattr':
+    case 'lsetxattr':
+      await setXattr(vfs, m, await st(), caller, call);
+      return Answer.value(0);
+    case 'removexattr':
+    case 'lremovexattr':
+      await st();
+      await need(vfs, 'removexattr', 'ENOTSUP')(m, call.readString(1));
       return Answer.value(0);
     case 'statfs':
       await st();
@@ -176,11 +189,38 @@ export async function vfsSyscall(hv: Hypervisor, call: SyscallCall, layout: Call
       return Answer.value(0);
     }
     default:
-      throw new SyscallError('ENOTSUP'); // xattr changes...
+      throw new SyscallError('ENOTSUP');
   }
 }
 
 export const shadowKey = (entry: Entry, mpath: string) => `${entry.epoch}:${mpath}`;
+
+/** getxattr's and listxattr's answer: the size when asked with size 0, else the bytes (ERANGE if they do not fit). */
+function copyOut(call: SyscallCall, bufArg: number, data: Buffer): Answer {
+  const size = call.long(bufArg + 1);
+  if (size === 0) return Answer.value(data.length);
+  if (size < data.length) throw new SyscallError('ERANGE');
+  call.writeMem(call.args[bufArg], data);
+  return Answer.value(data.length);
+}
+
+/**
+ * setxattr, lsetxattr, fsetxattr (name, value, size, flags from argument 1 on). cp -a and
+ * friends give modes as an access ACL: one made of the mode's three entries is a chmod, as the
+ * kernel makes it (for a module without xattrs too); other attributes go to the module.
+ */
+async function setXattr(vfs: VirtualFs, mpath: string, st: VStat, caller: ProcStatus, call: SyscallCall): Promise<void> {
+  const name = call.readString(1);
+  const size = call.long(3);
+  if (size > XATTR_SIZE_MAX) throw new SyscallError('E2BIG');
+  const value = size > 0 ? call.readMem(call.args[2], size) : Buffer.alloc(0);
+  const mode = name === 'system.posix_acl_access' ? aclAsMode(value) : undefined;
+  if (mode !== undefined) await setAttributes(vfs, mpath, st, caller, { mode: (st.mode & 0o7000) | mode });
+  else await need(vfs, 'setxattr', 'ENOTSUP')(mpath, name, value, call.int(4));
+}
+
+/** listxattr's answer: the names, each ended by a NUL */
+const nameList = (names: string[] = []) => Buffer.from(names.map((n) => `${n}\0`).join(''));
 
 /** Whose file a shadow holds (renames update it). */
 interface ShadowOwner {
@@ -190,8 +230,9 @@ interface ShadowOwner {
 }
 
 /**
- * fchmod, fchown, futimens and their AT_EMPTY_PATH forms on an open virtual file change the
- * module's file (the shadow memfd is only its content). Undefined when fd is no shadow.
+ * fchmod, fchown, futimens, the f*xattr calls and their AT_EMPTY_PATH forms on an open virtual
+ * file are about the module's file (the shadow memfd is only its content). Undefined when fd is
+ * no shadow.
  */
 export async function shadowMetaSyscall(hv: Hypervisor, call: SyscallCall, fd: number): Promise<Answer | undefined> {
   const shadow = hv.shadows.ofFd(call.tid, fd);
@@ -212,14 +253,17 @@ export async function shadowMetaSyscall(hv: Hypervisor, call: SyscallCall, fd: n
       await setAttributes(vfs, owner.mpath, st, caller, { uid: call.int(at), gid: call.int(at + 1) });
       break;
     }
-    case 'fsetxattr': {
-      // cp -a and friends give modes as an access ACL: one made of the mode's three entries is
-      // a chmod; anything richer needs xattrs, which virtual files do not have
-      const mode = call.readString(1) === 'system.posix_acl_access' ? aclAsMode(call.readMem(call.args[2], Math.min(call.long(3), 4096))) : undefined;
-      if (mode === undefined) throw new SyscallError('ENOTSUP');
-      await setAttributes(vfs, owner.mpath, st, caller, { mode: (st.mode & 0o7000) | mode });
+    case 'fsetxattr':
+      await setXattr(vfs, owner.mpath, st, caller, call);
       break;
-    }
+    case 'fgetxattr':
+      if (!vfs.getxattr) throw new SyscallError('ENODATA');
+      return copyOut(call, 2, await vfs.getxattr(owner.mpath, call.readString(1)));
+    case 'flistxattr':
+      return copyOut(call, 1, nameList(await vfs.listxattr?.(owner.mpath)));
+    case 'fremovexattr':
+      await need(vfs, 'removexattr', 'ENOTSUP')(owner.mpath, call.readString(1));
+      break;
     default: {
       // utimensat(fd, NULL or "", times, flags): what was written comes first (writing it later
       // would make the mtime now), as in the kernel, where data is in the file when times are set

@@ -212,13 +212,13 @@ const TABLE = `
 190 fsetxattr                notify    path
 191 getxattr                 notify    path
 192 lgetxattr                notify    path
-193 fgetxattr                fd:0      fd
+193 fgetxattr                notify    path
 194 listxattr                notify    path
 195 llistxattr               notify    path
-196 flistxattr               fd:0      fd
+196 flistxattr               notify    path
 197 removexattr              notify    path
 198 lremovexattr             notify    path
-199 fremovexattr             fd:0      fd
+199 fremovexattr             notify    path
 200 tkill                    allow     none
 201 time                     notify    sc
 202 futex                    allow     none

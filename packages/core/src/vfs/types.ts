@@ -84,6 +84,12 @@ export interface VirtualFs {
   utimens?(mpath: string, atimeMs: number, mtimeMs: number, atimeNs: bigint, mtimeNs: bigint): MaybePromise<void>;
   truncate?(mpath: string, size: number): MaybePromise<void>;
   statfs?(mpath: string): MaybePromise<VStatFs>;
+  /** an extended attribute's value (throw ENODATA when it has none); without the method, none */
+  getxattr?(mpath: string, name: string): MaybePromise<Buffer>;
+  listxattr?(mpath: string): MaybePromise<string[]>;
+  /** flags: XATTR_CREATE (1), XATTR_REPLACE (2) */
+  setxattr?(mpath: string, name: string, value: Buffer, flags: number): MaybePromise<void>;
+  removexattr?(mpath: string, name: string): MaybePromise<void>;
 }
 
 export const isVirtualFs = (s: unknown): s is VirtualFs => typeof (s as VirtualFs | undefined)?.lstat === 'function';
