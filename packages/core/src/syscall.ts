@@ -20,12 +20,18 @@ export const Answer = {
   error: (errno: number | string): Answer => ({ kind: 'error', errno: typeof errno === 'number' ? errno : errnoOf(errno) }),
 };
 
-/** Thrown by handlers (core or module) to fail the syscall with an errno. */
+/**
+ * Thrown by handlers (core or module) to fail the syscall with an errno. It is an answer, not a
+ * fault: no stack trace is captured (ENOENT along a PATH search, ENODATA for every ls -l...).
+ */
 export class SyscallError extends Error {
   readonly errno: number;
   constructor(code: string | number, message?: string) {
     const errno = typeof code === 'number' ? code : errnoOf(code);
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     super(message ?? String(code));
+    Error.stackTraceLimit = limit;
     this.errno = errno;
   }
 }

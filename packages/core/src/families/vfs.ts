@@ -47,14 +47,19 @@ export async function vfsSyscall(hv: Hypervisor, call: SyscallCall, layout: Call
   const vfs = serviceOf(r.entry!) as VirtualFs;
   const m = r.mpath!;
   const p0 = layout.paths[0].arg;
-  const caller = currentCaller()?.status() ?? readStatus(call.tid);
-  if (!caller) throw new SyscallError('ESRCH');
+  // the caller's ids and umask: read (from /proc) by the calls that check or use them only
+  let status: ProcStatus | undefined;
+  const caller = (): ProcStatus => {
+    status ??= currentCaller()?.status() ?? readStatus(call.tid);
+    if (!status) throw new SyscallError('ESRCH');
+    return status;
+  };
   const st = async () => {
     const s = r.exists ? await vfs.lstat(m) : null;
     if (!s) throw new SyscallError('ENOENT');
     return { ...s, ...hv.shadows.live(shadowKey(r.entry!, m)) };
   };
-  const umasked = (mode: number) => mode & 0o7777 & ~caller.umask;
+  const umasked = (mode: number) => mode & 0o7777 & ~caller().umask;
   // what processes wrote and closed before is the module's first (a hard link's size, an
   // mtime set by utimensat after a write-back in flight)
   await hv.shadows.caughtUp(shadowKey(r.entry!, ''));
@@ -69,7 +74,7 @@ export async function vfsSyscall(hv: Hypervisor, call: SyscallCall, layout: Call
     case 'faccessat2': {
       const want = call.int(p0 + 1) & 7;
       const s = await st();
-      if (want && !permits(s, caller, want)) throw new SyscallError('EACCES');
+      if (want && !permits(s, caller(), want)) throw new SyscallError('EACCES');
       return Answer.value(0);
     }
     case 'readlink':
@@ -93,7 +98,7 @@ export async function vfsSyscall(hv: Hypervisor, call: SyscallCall, layout: Call
     }
     case 'setxattr':
     case 'lsetxattr':
-      await setXattr(vfs, m, await st(), caller, call);
+      await setXattr(vfs, m, await st(), caller(), call);
       return Answer.value(0);
     case 'removexattr':
     case 'lremovexattr':
@@ -107,7 +112,7 @@ export async function vfsSyscall(hv: Hypervisor, call: SyscallCall, layout: Call
     case 'open':
     case 'openat':
     case 'creat':
-      return open(hv, call, layout, r, vfs, caller);
+      return open(hv, call, layout, r, vfs, caller());
     case 'mkdir':
     case 'mkdirat':
       if (r.exists) throw new SyscallError('EEXIST');
@@ -166,25 +171,25 @@ export async function vfsSyscall(hv: Hypervisor, call: SyscallCall, layout: Call
     case 'chmod':
     case 'fchmodat':
     case 'fchmodat2':
-      await setAttributes(vfs, m, await st(), caller, { mode: call.int(p0 + 1) & 0o7777 });
+      await setAttributes(vfs, m, await st(), caller(), { mode: call.int(p0 + 1) & 0o7777 });
       return Answer.value(0);
     case 'chown':
     case 'lchown':
     case 'fchownat':
-      await setAttributes(vfs, m, await st(), caller, { uid: call.int(p0 + 1), gid: call.int(p0 + 2) });
+      await setAttributes(vfs, m, await st(), caller(), { uid: call.int(p0 + 1), gid: call.int(p0 + 2) });
       return Answer.value(0);
     case 'utimensat':
     case 'utimes':
     case 'utime':
     case 'futimesat': {
       const old = await st();
-      await setAttributes(vfs, m, old, caller, timesChange(call, layout.in![0].arg, old));
+      await setAttributes(vfs, m, old, caller(), timesChange(call, layout.in![0].arg, old));
       return Answer.value(0);
     }
     case 'truncate': {
       const s = await st();
       if ((s.mode & S_IFMT) === S_IFDIR) throw new SyscallError('EISDIR');
-      if (!permits(s, caller, W_OK)) throw new SyscallError('EACCES');
+      if (!permits(s, caller(), W_OK)) throw new SyscallError('EACCES');
       await need(vfs, 'truncate')(m, call.long(p0 + 1));
       return Answer.value(0);
     }
