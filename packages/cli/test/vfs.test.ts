@@ -21,6 +21,10 @@ describe('a virtual file system (vumemfs)', () => {
     `ls -l | sed 's/ [A-Z][a-z][a-z] [ 0-9]* [0-9:]* / /; s/^total .*/total/'; cat la hard; mv a b; echo more >> b; cat b; ` +
     `stat -c '%n %s %a %F %h' b d la hard; chmod 600 b; stat -c '%a' b; truncate -s 2 b; cat b; echo; ` +
     `python3 -c "import os; os.makedirs('p/q'); open('p/q/f', 'w').write('py'); print(sorted(os.listdir('p')), open('p/q/f').read(), os.path.realpath('la'))"; ` +
+    // O_PATH opens of a file and of a symlink: fstat, /proc/self/fd and chmod through it, lchmod
+    `python3 -c "import os; fd = os.open('b', os.O_PATH); st = os.fstat(fd); print(oct(st.st_mode), st.st_size, os.readlink(f'/proc/self/fd/{fd}')); ` +
+    `os.chmod(f'/proc/self/fd/{fd}', 0o640); print(oct(os.stat('b').st_mode)); l = os.open('la', os.O_PATH | os.O_NOFOLLOW); print(oct(os.fstat(l).st_mode)[:4])"; ` +
+    `chmod -h 600 la 2>&1; ` +
     `cp -r d d2; find . | sort; rm -r d; rmdir p 2>&1; rm la; ls; test -e nothing || echo absent; cat nothing 2>&1; ` +
     `cd d2/sub && pwd && cat x && cd ../.. && pwd`;
 

@@ -558,7 +558,7 @@ export async function pathSyscall(hv: Hypervisor, call: SyscallCall): Promise<An
     return r.virtual ? Answer.error('ENOTSUP') : Answer.continue();
   }
   if ((call.name === 'newfstatat' || call.name === 'statx') && call.int(0) !== AT_FDCWD && call.int(call.name === 'statx' ? 2 : 3) & AT_EMPTY_PATH && (call.args[1] === 0n || call.readString(1) === '')) {
-    return (await fstatShadow(hv, call, spec)) ?? (await fstatListing(hv, call, spec)) ?? Answer.continue(); // fstat of an fd
+    return (await fstatShadow(hv, call, spec)) ?? (await fstatStandIn(hv, call, spec)) ?? Answer.continue(); // fstat of an fd
   }
   const results = await Promise.all(spec.paths.map((p) => resolveArg(hv, call, p)));
   // nothing virtual involved: the kernel resolves it exactly so (errors included)
@@ -573,11 +573,12 @@ export async function pathSyscall(hv: Hypervisor, call: SyscallCall): Promise<An
 }
 
 /**
- * fstat of a directory of a virtual file system: the fd is its materialized listing, but the
- * caller must see the directory itself, as its path gives it (fts, under find, checks that the
- * `..` it opens is the directory it came from). Undefined when the fd is no such listing.
+ * fstat of a directory of a virtual file system, or of a file opened with O_PATH: the fd is a
+ * host stand-in (the materialized listing, an empty file), but the caller must see the file
+ * itself, as its path gives it (fts, under find, checks that the `..` it opens is the directory
+ * it came from). Undefined when the fd is no stand-in.
  */
-async function fstatListing(hv: Hypervisor, call: SyscallCall, spec: Spec): Promise<Answer | undefined> {
+async function fstatStandIn(hv: Hypervisor, call: SyscallCall, spec: Spec): Promise<Answer | undefined> {
   let host: string;
   try {
     host = fs.readlinkSync(`/proc/${call.tid}/fd/${call.int(0)}`);
@@ -587,7 +588,7 @@ async function fstatListing(hv: Hypervisor, call: SyscallCall, spec: Spec): Prom
   const viewPath = hv.dirViews.viewPathOf(host);
   if (viewPath === undefined) return undefined;
   const r = await resolveText(hv, call, viewPath, { dirfd: AT_FDCWD, follow: false });
-  if ('error' in r || !r.exists || !r.isDir || !r.entry || !isVirtualFs(serviceOf(r.entry))) return undefined;
+  if ('error' in r || !r.exists || !r.entry || !isVirtualFs(serviceOf(r.entry))) return undefined;
   return vfsSyscall(hv, call, spec, [r]);
 }
 

@@ -424,7 +424,8 @@ async function open(hv: Hypervisor, call: SyscallCall, layout: CallLayout, r: Vi
   }
   if (flags & O_DIRECTORY && type !== S_IFDIR) throw new SyscallError('ENOTDIR');
   const access = (flags & O_ACCMODE) === 0 ? R_OK : (flags & O_ACCMODE) === 1 ? W_OK : R_OK | W_OK;
-  if (r.exists && !permits(st, caller, access)) throw new SyscallError('EACCES');
+  // (an O_PATH open needs no access to the file itself)
+  if (r.exists && !wasPath && !permits(st, caller, access)) throw new SyscallError('EACCES');
   let fd: number;
   if (type === S_IFDIR) {
     if (writes || flags & O_CREAT) throw new SyscallError('EISDIR');
@@ -432,6 +433,8 @@ async function open(hv: Hypervisor, call: SyscallCall, layout: CallLayout, r: Vi
     // many): it stands for the directory, with no listing to make
     const entries = wasPath ? [] : await vfs.readdir(m);
     fd = native.syscall(SYS_open, hv.dirViews.materialize(r.path, entries), (flags & ~O_CREAT) | O_CLOEXEC, 0);
+  } else if (type === S_IFREG && wasPath) {
+    fd = native.syscall(SYS_open, hv.dirViews.standIn(r.path), O_CLOEXEC, 0); // O_RDONLY
   } else if (type === S_IFREG) {
     // no way to take the content back (a read-only mount): opening to change it is refused
     if ((writes || flags & O_TRUNC) && (vfs.readOnly || typeof vfs.write !== 'function')) throw new SyscallError('EROFS');

@@ -24,7 +24,7 @@ export class DirViews {
   private count = 0;
   /** view path → its newest materialization and the names it holds */
   private latest = new Map<string, { dir: string; key: string }>();
-  /** host directory (or materialized listing) → view path */
+  /** host directory (or materialized listing, or stand-in file) → view path */
   private views = new Map<string, string>();
 
   /** The scratch directory of the listings (made at first use). */
@@ -49,6 +49,17 @@ export class DirViews {
     this.latest.set(viewPath, { dir, key });
     this.views.set(dir, viewPath);
     return dir;
+  }
+
+  /**
+   * An empty host file standing for the virtual file at viewPath: what an O_PATH open of it
+   * gets (it never reads the content), recorded so that fstat and /proc/self/fd name the file.
+   */
+  standIn(viewPath: string): string {
+    const file = path.join(this.root, `file-${++this.count}`);
+    makeEntry(file, 'file');
+    this.views.set(file, viewPath);
+    return file;
   }
 
   /** A host symbolic link to target: what a process opening a virtual link itself (O_PATH) gets. */
