@@ -7,7 +7,7 @@ import net from 'node:net';
 import { native } from './native.js';
 import { generateFilter, filterBytes } from './filter.js';
 import { Logger, TAG_CHARS, expandTags } from './log.js';
-import { Registry } from './registry.js';
+import { Registry, type Entry } from './registry.js';
 import { ModuleLoader, type Service } from './modules.js';
 import { ProcessTable } from './process.js';
 import { Answer, NOTIF_SIZE, SyscallCall } from './syscall.js';
@@ -78,6 +78,8 @@ export class Hypervisor {
   /** contents of open files of virtual file systems (vfs/shadows.ts) */
   readonly shadows = new Shadows((message) => this.logger.printk(3, message));
   readonly modules: ModuleLoader;
+  /** mounts unmounted with MNT_DETACH that are still in use, by target (families/mount.ts) */
+  readonly detachedMounts = new Map<string, Entry>();
   readonly procs: ProcessTable;
   viewName = '';
   readonly serverId = process.pid;
@@ -156,7 +158,8 @@ export class Hypervisor {
     const actions = new Uint8Array(1024);
     for (const e of this.registry.all('sc')) actions[Number(e.key)] = ACT_JS;
     actions[syscallNumber('chroot')] = ACT_JS; // always virtual (families/path.ts)
-    if (this.modules.list().some((s) => s.definition.mount)) actions[syscallNumber('mount')] = ACT_JS;
+    // (umount2 too: a mount detached while in use still answers its module's last umount2)
+    if (this.modules.list().some((s) => s.definition.mount)) actions[syscallNumber('mount')] = actions[syscallNumber('umount2')] = ACT_JS;
     const entries = this.registry.all('path');
     const files = entries.some((e) => e.options.files);
     const mounts = entries.some((e) => e.options.mount);

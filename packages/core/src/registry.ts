@@ -40,6 +40,11 @@ export class Entry<T = unknown> {
   /** baseRefs while registered, +1 per operation in flight */
   refs: number;
   unhashed = false;
+  /**
+   * set by a module that goes on ending a mount after its release (a FUSE daemon flushing):
+   * meanwhile an umount2 of its target succeeds (the daemon's own, on its way out)
+   */
+  ending?: Promise<void>;
   constructor(
     readonly type: EntryType,
     readonly key: EntryKey,

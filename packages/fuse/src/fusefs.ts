@@ -121,14 +121,18 @@ export class FuseFs implements VirtualFs {
   }
 
   /**
-   * the attributes of mpath and of its other names (hard links: libfuse's path-based API gives
-   * each name its own node id, the inode number tells) must be asked again
+   * the attributes and xattrs of mpath and of its other names (hard links: libfuse's path-based
+   * API gives each name its own node id, the inode number tells) must be asked again
    */
   private stale(mpath: string): void {
     const node = this.nodes.get(mpath);
     if (!node) return;
     const ino = node.attr?.ino;
-    for (const n of this.nodes.values()) if (n.nodeid === node.nodeid || (ino !== undefined && n.attr?.ino === ino)) n.attrValidUntil = 0;
+    for (const n of this.nodes.values()) {
+      if (n.nodeid !== node.nodeid && (ino === undefined || n.attr?.ino !== ino)) continue;
+      n.attrValidUntil = 0;
+      n.xattrs?.clear();
+    }
   }
 
   /** mpath and everything below it changed name or went away */
@@ -406,7 +410,6 @@ export class FuseFs implements VirtualFs {
   async setxattr(mpath: string, name: string, value: Buffer, flags: number): Promise<void> {
     this.writable();
     const node = await this.node(mpath);
-    node.xattrs?.clear();
     await this.call(Op.SETXATTR, node.nodeid, struct([['u32', value.length], ['u32', flags]]), cstr(name), value).catch(enosysIsEnotsup);
     this.stale(mpath); // its ctime, and its mode for an access ACL
   }
@@ -414,7 +417,6 @@ export class FuseFs implements VirtualFs {
   async removexattr(mpath: string, name: string): Promise<void> {
     this.writable();
     const node = await this.node(mpath);
-    node.xattrs?.clear();
     await this.call(Op.REMOVEXATTR, node.nodeid, cstr(name)).catch(enosysIsEnotsup);
     this.stale(mpath);
   }
@@ -452,8 +454,7 @@ export class FuseFs implements VirtualFs {
         ['u32', 0],
       ]),
     );
-    this.stale(mpath); // its other names
-    node.xattrs?.clear(); // a chmod changes an access ACL
+    this.stale(mpath); // its other names; xattrs too (a chmod changes an access ACL)
     node.attr = parseAttr(out, 16);
     node.attrValidUntil = this.until(validUntil(out, 0, 8));
   }

@@ -78,7 +78,8 @@ async function mount(req: MountRequest): Promise<void> {
 async function umount(entry: Entry, flags: number): Promise<void> {
   const m = entry.options.data as FuseMount;
   if (m.ending) return;
-  if (flags & MNT_DETACH) m.lazy = true;
+  // lazily while files are open: it ends when the core releases it (cleanup)
+  if (flags & MNT_DETACH && entry.refs > entry.baseRefs) m.lazy = true;
   else await end(entry);
 }
 
@@ -154,7 +155,8 @@ export default defineModule({
   umount,
   cleanup(entry) {
     const m = entry.options.data as FuseMount | undefined;
-    if (m?.lazy) void end(entry);
+    if (!m?.lazy) return;
+    entry.ending = end(entry).finally(() => (entry.ending = undefined));
   },
   /** the view's command is over: its FUSE file systems end with it (daemons flush and exit) */
   async viewEnd() {

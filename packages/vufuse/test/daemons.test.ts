@@ -353,6 +353,38 @@ describe('vufuse: nothing written is lost when the view ends', function () {
   });
 });
 
+describe('vufuse: corner cases as in a host directory', function () {
+  this.timeout(60_000);
+  it('O_TRUNC while held, truncating an empty file, metadata through a directory fd, xattr rules, hard links', () => {
+    const work = tmpdir();
+    const img = path.join(work, 'e.img');
+    assert.equal(run('mkfs.ext4', ['-q', '-F', img, '16M']).status, 0);
+    fs.mkdirSync(path.join(work, 'host'));
+    const corners = path.join(FIXTURES, 'corners.py');
+    const native = run('python3', [corners, path.join(work, 'host')]);
+    assert.equal(native.status, 0, native.stderr);
+    const r = umvuBash(`cd ${work}; ${mount('vufuseext4', img, 'm', 'rw+')}python3 ${corners} m; vuumount m`);
+    assert.equal(quiet(r.stdout), native.stdout, r.stderr);
+    assert.equal(r.stderr, '');
+    assertFsckClean(img);
+  });
+
+  it('a lazy unmount (fusermount -u -z) ends the daemon quietly, at once or when the last open file is closed', () => {
+    const work = tmpdir();
+    const img = path.join(work, 'e.img');
+    assert.equal(run('mkfs.ext4', ['-q', '-F', img, '16M']).status, 0);
+    const r = umvuBash(
+      `cd ${work}; ${mount('vufuseext4', img, 'm', 'rw+')}echo kept > m/f; fusermount -u -z m; sleep 1; pgrep -f '^fuse2fs .*${work}' | wc -l; ` +
+        `vumount -t vufuseext4 -o rw+ ${img} m; exec 3>m/g; echo early >&3; fusermount -u -z m; echo late >&3; exec 3>&-; sleep 1; pgrep -f '^fuse2fs .*${work}' | wc -l`,
+    );
+    assert.equal(quiet(r.stdout), '0\n0\n', r.stderr);
+    assert.equal(r.stderr, '');
+    assertFsckClean(img);
+    assert.equal(run('debugfs', ['-R', 'cat /f', img]).stdout, 'kept\n');
+    assert.equal(run('debugfs', ['-R', 'cat /g', img]).stdout, 'early\nlate\n');
+  });
+});
+
 describe('vufuse FUSE programs on mount points', function () {
   this.timeout(60_000);
   it('vumount -t vufuseext2 on a directory that is not empty (VUOS mounts over any directory)', () => {

@@ -43,7 +43,14 @@ export async function mountSyscall(hv: Hypervisor, call: SyscallCall): Promise<A
   if (text === '') return Answer.continue();
   const target = await callerPath(call, text);
   const entry = hv.registry.lookupMountTarget(target);
-  if (!entry) return Answer.continue();
+  if (!entry) {
+    // detached (MNT_DETACH) and still in use, or still being ended by its module: whoever
+    // unmounts it again on the way out (a FUSE daemon's libfuse) finds it done
+    const detached = hv.detachedMounts.get(target);
+    if (detached && (detached.refs > 0 || detached.ending)) return Answer.value(0);
+    hv.detachedMounts.delete(target);
+    return Answer.continue();
+  }
   // a process working inside keeps it busy, as the kernel's cwd and root do
   if (!(flags & MNT_DETACH) && hv.procs.someWithin(target)) throw new SyscallError('EBUSY');
   await hv.shadows.caughtUp(shadowKey(entry, '')); // a file closed just before is still being written back: not busy
@@ -52,5 +59,6 @@ export async function mountSyscall(hv: Hypervisor, call: SyscallCall): Promise<A
   await hv.inModule(entry.service, () => entry.service.definition.umount?.(entry, flags));
   // the module has ended it: what raced with its end is detached (and released when done)
   hv.registry.del(entry, flags | MNT_DETACH);
+  if (entry.refs > 0) hv.detachedMounts.set(target, entry);
   return Answer.value(0);
 }

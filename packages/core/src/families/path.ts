@@ -25,7 +25,7 @@ import { readStatus, type ProcStatus } from '../process.js';
 import { errnoName } from '../errno.js';
 import { fdPathSyscall } from './fdpath.js';
 import { isReissued, reissue } from './reissue.js';
-import { fstatShadow, shadowMetaSyscall, vfsSyscall } from './vfs.js';
+import { fdMetaSyscall, fstatShadow, shadowFile, vfsSyscall, type FdFile } from './vfs.js';
 import { memfdWith } from '../vfs/memfd.js';
 import { isVirtualFs, type VirtualFs } from '../vfs/types.js';
 import {
@@ -548,7 +548,10 @@ export async function pathSyscall(hv: Hypervisor, call: SyscallCall): Promise<An
   }
   if (call.name === 'bind' || call.name === 'connect' || call.name === 'inotify_add_watch') return fdPathSyscall(hv, call);
   const ownFileFd = fdOwnFile(call);
-  if (ownFileFd !== undefined) return (await shadowMetaSyscall(hv, call, ownFileFd)) ?? Answer.continue();
+  if (ownFileFd !== undefined) {
+    const file = shadowFile(hv, call.tid, ownFileFd) ?? (await standInFile(hv, call, ownFileFd));
+    return file ? fdMetaSyscall(hv, call, file) : Answer.continue();
+  }
   const spec = PATH_CALLS[call.name];
   if (!spec) {
     // not served yet: the kernel may do it as long as it touches no mount
@@ -579,9 +582,16 @@ export async function pathSyscall(hv: Hypervisor, call: SyscallCall): Promise<An
  * it came from). Undefined when the fd is no stand-in.
  */
 async function fstatStandIn(hv: Hypervisor, call: SyscallCall, spec: Spec): Promise<Answer | undefined> {
+  const file = await standInFile(hv, call, call.int(0));
+  if (!file) return undefined;
+  return vfsSyscall(hv, call, spec, [file.resolved]);
+}
+
+/** The virtual file (a directory, an O_PATH open) whose host stand-in fd N of the caller is. */
+async function standInFile(hv: Hypervisor, call: SyscallCall, fd: number): Promise<(FdFile & { resolved: ViewPath }) | undefined> {
   let host: string;
   try {
-    host = fs.readlinkSync(`/proc/${call.tid}/fd/${call.int(0)}`);
+    host = fs.readlinkSync(`/proc/${call.tid}/fd/${fd}`);
   } catch {
     return undefined;
   }
@@ -589,7 +599,7 @@ async function fstatStandIn(hv: Hypervisor, call: SyscallCall, spec: Spec): Prom
   if (viewPath === undefined) return undefined;
   const r = await resolveText(hv, call, viewPath, { dirfd: AT_FDCWD, follow: false });
   if ('error' in r || !r.exists || !r.entry || !isVirtualFs(serviceOf(r.entry))) return undefined;
-  return vfsSyscall(hv, call, spec, [r]);
+  return { entry: r.entry, mpath: r.mpath!, resolved: r };
 }
 
 /** The fd whose own file a metadata change is about (fchmod, futimens, AT_EMPTY_PATH forms). */

@@ -10,6 +10,7 @@ import type { Hypervisor } from '../hypervisor.js';
 import type { Entry } from '../registry.js';
 import { readStatus, type ProcStatus } from '../process.js';
 import { hashPath, structStat, structStatfs, structStatx } from '../vfs/structs.js';
+import type { Shadow } from '../vfs/shadows.js';
 import type { VStat, VirtualFs } from '../vfs/types.js';
 import { serviceOf, type ViewPath } from './path.js';
 import { currentCaller, withoutCaller } from '../caller.js';
@@ -17,8 +18,8 @@ import { reissue } from './reissue.js';
 import { AT_FDCWD, AT_REMOVEDIR, R_OK, W_OK, X_OK, O_ACCMODE, O_CLOEXEC, O_CREAT, O_DIRECTORY, O_EXCL, O_NOFOLLOW, O_PATH, O_TRUNC, O_WRONLY, RENAME_NOREPLACE, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from '../linux.js';
 
 const UTIME_NOW = (1 << 30) - 1;
-const XATTR_SIZE_MAX = 65536;
 const UTIME_OMIT = (1 << 30) - 2;
+const XATTR_SIZE_MAX = 65536;
 const SYS_open = 2;
 const SYS_openat = 257;
 /** what statfs shows when the module does not say (f_type of a FUSE mount) */
@@ -103,7 +104,7 @@ export async function vfsSyscall(hv: Hypervisor, call: SyscallCall, layout: Call
     case 'removexattr':
     case 'lremovexattr':
       await st();
-      await removeXattr(vfs, m, call.readString(1));
+      await removeXattr(vfs, m, await st(), caller(), call.readString(1));
       return Answer.value(0);
     case 'statfs':
       await st();
@@ -183,7 +184,9 @@ export async function vfsSyscall(hv: Hypervisor, call: SyscallCall, layout: Call
     case 'utime':
     case 'futimesat': {
       const old = await st();
-      await setAttributes(vfs, m, old, caller(), timesChange(call, layout.in![0].arg, old));
+      const change = timesChange(call, layout.in![0].arg, old);
+      if (change.nothing) return Answer.value(0);
+      await setAttributes(vfs, m, old, caller(), change);
       return Answer.value(0);
     }
     case 'truncate': {
@@ -216,6 +219,7 @@ function copyOut(call: SyscallCall, bufArg: number, data: Buffer): Answer {
  */
 async function setXattr(vfs: VirtualFs, mpath: string, st: VStat, caller: ProcStatus, call: SyscallCall): Promise<void> {
   const name = call.readString(1);
+  mayChangeXattr(st, caller, name);
   const size = call.long(3);
   if (size > XATTR_SIZE_MAX) throw new SyscallError('E2BIG');
   const value = size > 0 ? call.readMem(call.args[2], size) : Buffer.alloc(0);
@@ -228,9 +232,23 @@ async function setXattr(vfs: VirtualFs, mpath: string, st: VStat, caller: ProcSt
  * removexattr: the module's; without xattrs, a file has ACLs only as its mode, so removing one
  * finds none (cp -a clears a directory's default ACL so, and takes ENODATA as done)
  */
-async function removeXattr(vfs: VirtualFs, mpath: string, name: string): Promise<void> {
+async function removeXattr(vfs: VirtualFs, mpath: string, st: VStat, caller: ProcStatus, name: string): Promise<void> {
+  mayChangeXattr(st, caller, name);
   if (!vfs.removexattr && name.startsWith('system.posix_acl_')) throw new SyscallError('ENODATA');
   await need(vfs, 'removexattr', 'ENOTSUP')(mpath, name);
+}
+
+/**
+ * The kernel's checks before an xattr changes (xattr_permission): trusted.* is root's; user.*
+ * exists on regular files and directories only, and takes write access; the others (security,
+ * system) are the file system's to judge.
+ */
+function mayChangeXattr(st: VStat, caller: ProcStatus, name: string): void {
+  if (name.startsWith('trusted.') && caller.fsuid !== 0) throw new SyscallError('EPERM');
+  if (!name.startsWith('user.')) return;
+  const type = st.mode & S_IFMT;
+  if (type !== S_IFREG && type !== S_IFDIR) throw new SyscallError('EPERM');
+  if (!permits(st, caller, W_OK)) throw new SyscallError('EACCES');
 }
 
 /** listxattr's answer: the names, each ended by a NUL */
@@ -243,15 +261,28 @@ interface ShadowOwner {
   viewPath: string;
 }
 
+/** The virtual file an fd of a process stands for: its shadow (a regular file) or a stand-in. */
+export interface FdFile {
+  entry: Entry;
+  mpath: string;
+  shadow?: Shadow;
+}
+
+/** The virtual file of an open shadow, if fd is one. */
+export function shadowFile(hv: Hypervisor, tid: number, fd: number): FdFile | undefined {
+  const shadow = hv.shadows.ofFd(tid, fd);
+  if (!shadow) return undefined;
+  const { entry, mpath } = shadow.owner as ShadowOwner;
+  return { entry, mpath, shadow };
+}
+
 /**
  * fchmod, fchown, futimens, the f*xattr calls and their AT_EMPTY_PATH forms on an open virtual
- * file are about the module's file (the shadow memfd is only its content). Undefined when fd is
- * no shadow.
+ * file are about the module's file (the fd is a shadow memfd holding its content, or a host
+ * stand-in for a directory or an O_PATH open).
  */
-export async function shadowMetaSyscall(hv: Hypervisor, call: SyscallCall, fd: number): Promise<Answer | undefined> {
-  const shadow = hv.shadows.ofFd(call.tid, fd);
-  if (!shadow) return undefined;
-  const owner = shadow.owner as ShadowOwner;
+export async function fdMetaSyscall(hv: Hypervisor, call: SyscallCall, owner: FdFile): Promise<Answer> {
+  const { shadow } = owner;
   const vfs = serviceOf(owner.entry) as VirtualFs;
   const caller = currentCaller()?.status() ?? readStatus(call.tid);
   const st = await vfs.lstat(owner.mpath);
@@ -276,14 +307,15 @@ export async function shadowMetaSyscall(hv: Hypervisor, call: SyscallCall, fd: n
     case 'flistxattr':
       return copyOut(call, 1, nameList(await vfs.listxattr?.(owner.mpath)));
     case 'fremovexattr':
-      await removeXattr(vfs, owner.mpath, call.readString(1));
+      await removeXattr(vfs, owner.mpath, st, caller, call.readString(1));
       break;
     default: {
+      if (timesChange(call, 2, st).nothing) break;
       // utimensat(fd, NULL or "", times, flags): what was written comes first (writing it later
       // would make the mtime now), as in the kernel, where data is in the file when times are set
-      await hv.shadows.saveContent(shadow);
+      if (shadow) await hv.shadows.saveContent(shadow);
       await setAttributes(vfs, owner.mpath, st, caller, timesChange(call, 2, st));
-      hv.shadows.markUnchanged(shadow); // its metadata is the module's again
+      if (shadow) hv.shadows.markUnchanged(shadow); // its metadata is the module's again
     }
   }
   return Answer.value(0);
@@ -350,14 +382,20 @@ async function setAttributes(vfs: VirtualFs, mpath: string, st: VStat, caller: P
   }
 }
 
-/** The times a utimensat/utimes/utime/futimesat call gives, and whether they are explicit (not now). */
-function timesChange(call: SyscallCall, timesArg: number, old: VStat): { times: [bigint, bigint]; explicit: boolean } {
+/**
+ * The times a utimensat/utimes/utime/futimesat call gives, whether they are explicit (not now),
+ * and whether it changes nothing (UTIME_OMIT for both: no check either, as in the kernel).
+ */
+function timesChange(call: SyscallCall, timesArg: number, old: VStat): { times: [bigint, bigint]; explicit: boolean; nothing?: boolean } {
   let explicit = call.args[timesArg] !== 0n;
+  let nothing = false;
   if (explicit && call.name === 'utimensat') {
     const b = call.readMem(call.args[timesArg], 32);
-    explicit = !(b.readBigInt64LE(8) === BigInt(UTIME_NOW) && b.readBigInt64LE(24) === BigInt(UTIME_NOW));
+    const both = (v: number) => b.readBigInt64LE(8) === BigInt(v) && b.readBigInt64LE(24) === BigInt(v);
+    explicit = !both(UTIME_NOW);
+    nothing = both(UTIME_OMIT);
   }
-  return { times: newTimes(call, timesArg, old), explicit };
+  return { times: newTimes(call, timesArg, old), explicit, nothing };
 }
 
 /** Permission bits as the kernel checks them (root passes, except x without any x bit). */
@@ -441,7 +479,7 @@ async function open(hv: Hypervisor, call: SyscallCall, layout: CallLayout, r: Vi
     const entry = r.entry!;
     const shadow = await hv.shadows.get(shadowKey(entry, m), async () => {
       if (!empty && writes && flags & O_TRUNC && vfs.truncate) {
-        if (st.size > 0) await vfs.truncate(m, 0);
+        await vfs.truncate(m, 0); // even when empty: the kernel sets mtime and ctime
         empty = true;
       }
       const content = empty ? Buffer.alloc(0) : await vfs.read(m);

@@ -39,6 +39,8 @@ export interface Shadow {
   detached?: boolean;
   /** some process got it for writing: only then may the content have changed */
   writable?: boolean;
+  /** the last of its saves, done or in flight */
+  saving?: Promise<void>;
   /** the content as loaded (for a writer to be compared with), read from the memfd when first needed */
   original?: Buffer;
   /** the memfd's mtime as loaded: a different one means a process wrote */
@@ -156,13 +158,14 @@ export class Shadows {
    * the caller injects it and closes this fd. Counts as one user until its release is seen.
    */
   open(shadow: Shadow, flags: number): number {
-    if (flags & O_TRUNC && (flags & O_ACCMODE) !== 0) native.syscall(SYS.ftruncate, shadow.fd, 0);
+    const writes = (flags & O_ACCMODE) !== 0;
+    // before any change (this open's O_TRUNC included): what a change is measured against
+    if (writes) shadow.original ??= contentOf(shadow.fd);
+    if (flags & O_TRUNC && writes) native.syscall(SYS.ftruncate, shadow.fd, 0);
     const fd = native.syscall(2 /* open */, `/proc/self/fd/${shadow.fd}`, (flags & KEPT_FLAGS) | O_CLOEXEC, 0);
-    if (fd >= 0) shadow.users++;
-    if (fd >= 0 && (flags & O_ACCMODE) !== 0) {
-      shadow.original ??= contentOf(shadow.fd); // before any write: what a change is measured against
-      shadow.writable = true;
-    }
+    if (fd < 0) return fd;
+    shadow.users++;
+    if (writes) shadow.writable = true;
     return fd;
   }
 
@@ -237,7 +240,13 @@ export class Shadows {
   }
 
   /** Hands the shadow's content to the module if a process changed it (the shadow stays open). */
-  async saveContent(shadow: Shadow): Promise<void> {
+  saveContent(shadow: Shadow): Promise<void> {
+    // one save at a time per file: two write-backs interleaved could end with the older size
+    shadow.saving = (shadow.saving ?? Promise.resolve()).then(() => this.saveNow(shadow));
+    return shadow.saving;
+  }
+
+  private async saveNow(shadow: Shadow): Promise<void> {
     if (!shadow.writable || shadow.detached) return;
     try {
       const data = contentOf(shadow.fd);
@@ -258,7 +267,6 @@ export class Shadows {
     await this.caughtUp(prefix);
     await Promise.all([...this.byKey].filter(([key]) => key.startsWith(prefix)).map(([, shadow]) => this.saveContent(shadow)));
   }
-
 
   private inotifyFd(): number {
     if (this.inotify < 0) {
