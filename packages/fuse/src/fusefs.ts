@@ -208,7 +208,9 @@ export class FuseFs implements VirtualFs {
       this.call(Op.RELEASEDIR, nodeid, releaseIn(fh, O_RDONLY)).catch(() => undefined);
     }
     // DT_UNKNOWN (libfuse's high-level API without stats: fuse2fs, fuseiso): the type is the node's
-    return Promise.all(entries.map(async (e) => ({ name: e.name, type: e.type ?? typeOfMode((await this.kind(path.posix.join(mpath, e.name))) ?? S_IFREG) })));
+    // (a name the daemon lists but cannot look up is listed still, as getdents would)
+    const typeOf = async (name: string) => typeOfMode((await this.kind(path.posix.join(mpath, name)).catch(() => null)) ?? S_IFREG);
+    return Promise.all(entries.map(async (e) => ({ name: e.name, type: e.type ?? (await typeOf(e.name)) })));
   }
 
   /**
