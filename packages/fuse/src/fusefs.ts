@@ -40,6 +40,8 @@ const XATTR_SIZE_MAX = 65536;
 const ENOENT = 2;
 const S_IFMT = 0o170000;
 const FUSE_SUPER_MAGIC = 0x65735546;
+/** handles of created files kept for their first write-back, at most */
+const KEPT_HANDLES = 64;
 /** READ requests in flight while a file is loaded */
 const READ_WINDOW = 8;
 /** open_out flag: the file's size says nothing of its content */
@@ -57,6 +59,11 @@ interface Node {
 
 export class FuseFs implements VirtualFs {
   private nodes = new Map<string, Node>();
+  /**
+   * handles CREATE opened, kept for the file's first write-back (the process writes what it
+   * created: that saves an OPEN); the oldest go when there are many (files created and left empty)
+   */
+  private created = new Map<string, { nodeid: bigint; fh: bigint }>();
   private noFlush = false;
   /** the mount is ending: nothing new starts (what is being written back finishes) */
   closing = false;
@@ -137,6 +144,11 @@ export class FuseFs implements VirtualFs {
 
   /** mpath and everything below it changed name or went away */
   private forget(mpath: string): void {
+    for (const [p, { nodeid, fh }] of this.created) {
+      if (p !== mpath && !p.startsWith(mpath + '/')) continue;
+      this.created.delete(p);
+      this.release(nodeid, fh, O_WRONLY);
+    }
     this.stale(mpath);
     this.stale(path.dirname(mpath));
     for (const p of this.nodes.keys()) if (p !== '/' && (p === mpath || p.startsWith(mpath + '/'))) this.nodes.delete(p);
@@ -255,7 +267,11 @@ export class FuseFs implements VirtualFs {
   async write(mpath: string, data: Buffer): Promise<void> {
     this.writable();
     const node = await this.node(mpath);
-    const { fh } = await this.open(node.nodeid, O_WRONLY);
+    // the handle its creation opened, if this is its first content; else a new one
+    const kept = this.created.get(mpath);
+    this.created.delete(mpath);
+    const fh = kept?.nodeid === node.nodeid ? kept.fh : (await this.open(node.nodeid, O_WRONLY)).fh;
+    if (kept && kept.nodeid !== node.nodeid) this.release(kept.nodeid, kept.fh, O_WRONLY);
     try {
       const step = this.conn.maxWrite;
       const writes: Array<Promise<Buffer>> = [];
@@ -286,6 +302,18 @@ export class FuseFs implements VirtualFs {
     return { fh: out.readBigUInt64LE(0), directIo: (out.readUInt32LE(8) & FOPEN_DIRECT_IO) !== 0 };
   }
 
+  private keepCreated(mpath: string, nodeid: bigint, fh: bigint): void {
+    const old = this.created.get(mpath);
+    if (old) this.release(old.nodeid, old.fh, O_WRONLY);
+    this.created.delete(mpath);
+    this.created.set(mpath, { nodeid, fh });
+    for (const [p, oldest] of this.created) {
+      if (this.created.size <= KEPT_HANDLES) break;
+      this.created.delete(p);
+      this.release(oldest.nodeid, oldest.fh, O_WRONLY);
+    }
+  }
+
   /** as the kernel's, a release is not waited for (nothing can fail that the caller could see) */
   private release(nodeid: bigint, fh: bigint, flags: number): void {
     this.call(Op.RELEASE, nodeid, releaseIn(fh, flags)).catch(() => undefined);
@@ -305,7 +333,7 @@ export class FuseFs implements VirtualFs {
       const args = this.conn.minor < 12 ? struct([['u32', flags], ['u32', S_IFREG | mode]]) : struct([['u32', flags], ['u32', S_IFREG | mode], ['u32', this.umask()], ['u32', 0]]);
       const out = await this.call(Op.CREATE, parent, args, name);
       const node = this.remember(mpath, out);
-      this.release(node.nodeid, out.readBigUInt64LE(entryOutSize(this.conn.minor)), flags);
+      this.keepCreated(mpath, node.nodeid, out.readBigUInt64LE(entryOutSize(this.conn.minor)));
     } catch (e) {
       if ((e as SyscallError).errno !== ENOSYS) throw e;
       await this.mknod(mpath, S_IFREG | mode, 0);
