@@ -332,7 +332,8 @@ describe('vufuse: file systems served by unmodified FUSE daemons', function () {
     const r = umvuBash(
       mount('vufuseext4', img, `${work}/mnt`, 'rw+') +
         `${writer} ${work}/mnt/big & p=$!; until [ -s ${work}/mnt/big ]; do sleep 0.05; done; sleep 0.1; kill -9 $p; wait $p; echo "killed: $?"; ` +
-        `size=$(stat -c %s ${work}/mnt/big); echo "partial: $(( size > 0 && size < 41943040 && size % 262144 == 0 ))"; ` +
+        // (a write the kill cuts short may leave a part of its 256 KiB: any size in between)
+        `size=$(stat -c %s ${work}/mnt/big); echo "partial: $(( size > 0 && size < 41943040 ))"; ` +
         `echo after > ${work}/mnt/after; vuumount ${work}/mnt; echo "umount: $?"; echo "$size" > ${work}/size`,
       [],
       { timeout: 60_000 },
