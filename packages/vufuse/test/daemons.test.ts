@@ -327,8 +327,8 @@ describe('vufuse: file systems served by unmodified FUSE daemons', function () {
     const work = tmpdir();
     const img = path.join(work, 'k.img');
     assert.equal(run('mkfs.ext4', ['-q', '-F', img, '64M']).status, 0);
-    // 256 KiB every 5 ms, up to 40 MiB: still writing when killed
-    const writer = `python3 -c "import time, sys; f = open(sys.argv[1], 'wb'); [(f.write(b'x' * 262144), f.flush(), time.sleep(0.005)) for _ in range(160)]" `;
+    // 256 KiB every 20 ms, up to 40 MiB in 3 s or more: still writing when killed
+    const writer = `python3 -c "import time, sys; f = open(sys.argv[1], 'wb'); [(f.write(b'x' * 262144), f.flush(), time.sleep(0.02)) for _ in range(160)]" `;
     const r = umvuBash(
       mount('vufuseext4', img, `${work}/mnt`, 'rw+') +
         `${writer} ${work}/mnt/big & p=$!; until [ -s ${work}/mnt/big ]; do sleep 0.05; done; sleep 0.1; kill -9 $p; wait $p; echo "killed: $?"; ` +
