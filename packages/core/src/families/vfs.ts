@@ -48,13 +48,8 @@ export async function vfsSyscall(hv: Hypervisor, call: SyscallCall, layout: Call
   const vfs = serviceOf(r.entry!) as VirtualFs;
   const m = r.mpath!;
   const p0 = layout.paths[0].arg;
-  // the caller's ids and umask: read (from /proc) by the calls that check or use them only
-  let status: ProcStatus | undefined;
-  const caller = (): ProcStatus => {
-    status ??= currentCaller()?.status() ?? readStatus(call.tid);
-    if (!status) throw new SyscallError('ESRCH');
-    return status;
-  };
+  // the caller's ids and umask: read (from /proc, once per call) by the calls that use them only
+  const caller = () => callerStatus(call);
   const st = async () => {
     const s = r.exists ? await vfs.lstat(m) : null;
     if (!s) throw new SyscallError('ENOENT');
@@ -87,23 +82,17 @@ export async function vfsSyscall(hv: Hypervisor, call: SyscallCall, layout: Call
       return Answer.value(text.length);
     }
     case 'getxattr':
-    case 'lgetxattr': {
-      if (!r.exists) throw new SyscallError('ENOENT');
-      if (!vfs.getxattr) throw new SyscallError('ENODATA');
-      return copyOut(call, 2, await vfs.getxattr(m, call.readString(1)));
-    }
+    case 'lgetxattr':
     case 'listxattr':
-    case 'llistxattr': {
+    case 'llistxattr':
       if (!r.exists) throw new SyscallError('ENOENT');
-      return copyOut(call, 1, nameList(await vfs.listxattr?.(m)));
-    }
+      return queryXattrs(call, vfs, m);
     case 'setxattr':
     case 'lsetxattr':
       await setXattr(vfs, m, await st(), caller(), call);
       return Answer.value(0);
     case 'removexattr':
     case 'lremovexattr':
-      await st();
       await removeXattr(vfs, m, await st(), caller(), call.readString(1));
       return Answer.value(0);
     case 'statfs':
@@ -203,8 +192,15 @@ export async function vfsSyscall(hv: Hypervisor, call: SyscallCall, layout: Call
 
 export const shadowKey = (entry: Entry, mpath: string) => `${entry.epoch}:${mpath}`;
 
-/** getxattr's and listxattr's answer: the size when asked with size 0, else the bytes (ERANGE if they do not fit). */
-function copyOut(call: SyscallCall, bufArg: number, data: Buffer): Answer {
+/**
+ * getxattr or listxattr in any form (path, l-, f-: the same arguments from 1 on): the size when
+ * asked with size 0, else the bytes (ERANGE if they do not fit). A module without xattrs has none.
+ */
+async function queryXattrs(call: SyscallCall, vfs: VirtualFs, mpath: string): Promise<Answer> {
+  const list = call.name.endsWith('listxattr');
+  const bufArg = list ? 1 : 2;
+  if (!list && !vfs.getxattr) throw new SyscallError('ENODATA');
+  const data = list ? Buffer.from(((await vfs.listxattr?.(mpath)) ?? []).map((n) => `${n}\0`).join('')) : await vfs.getxattr!(mpath, call.readString(1));
   const size = call.long(bufArg + 1);
   if (size === 0) return Answer.value(data.length);
   if (size < data.length) throw new SyscallError('ERANGE');
@@ -251,9 +247,6 @@ function mayChangeXattr(st: VStat, caller: ProcStatus, name: string): void {
   if (!permits(st, caller, W_OK)) throw new SyscallError('EACCES');
 }
 
-/** listxattr's answer: the names, each ended by a NUL */
-const nameList = (names: string[] = []) => Buffer.from(names.map((n) => `${n}\0`).join(''));
-
 /** Whose file a shadow holds (renames update it). */
 interface ShadowOwner {
   entry: Entry;
@@ -284,9 +277,9 @@ export function shadowFile(hv: Hypervisor, tid: number, fd: number): FdFile | un
 export async function fdMetaSyscall(hv: Hypervisor, call: SyscallCall, owner: FdFile): Promise<Answer> {
   const { shadow } = owner;
   const vfs = serviceOf(owner.entry) as VirtualFs;
-  const caller = currentCaller()?.status() ?? readStatus(call.tid);
+  const caller = callerStatus(call);
   const st = await vfs.lstat(owner.mpath);
-  if (!st || !caller) throw new SyscallError(st ? 'ESRCH' : 'ENOENT');
+  if (!st) throw new SyscallError('ENOENT');
   switch (call.name) {
     case 'fchmod':
     case 'fchmodat2':
@@ -302,19 +295,18 @@ export async function fdMetaSyscall(hv: Hypervisor, call: SyscallCall, owner: Fd
       await setXattr(vfs, owner.mpath, st, caller, call);
       break;
     case 'fgetxattr':
-      if (!vfs.getxattr) throw new SyscallError('ENODATA');
-      return copyOut(call, 2, await vfs.getxattr(owner.mpath, call.readString(1)));
     case 'flistxattr':
-      return copyOut(call, 1, nameList(await vfs.listxattr?.(owner.mpath)));
+      return queryXattrs(call, vfs, owner.mpath);
     case 'fremovexattr':
       await removeXattr(vfs, owner.mpath, st, caller, call.readString(1));
       break;
     default: {
-      if (timesChange(call, 2, st).nothing) break;
+      const change = timesChange(call, 2, st);
+      if (change.nothing) break;
       // utimensat(fd, NULL or "", times, flags): what was written comes first (writing it later
       // would make the mtime now), as in the kernel, where data is in the file when times are set
       if (shadow) await hv.shadows.saveContent(shadow);
-      await setAttributes(vfs, owner.mpath, st, caller, timesChange(call, 2, st));
+      await setAttributes(vfs, owner.mpath, st, caller, change);
       if (shadow) hv.shadows.markUnchanged(shadow); // its metadata is the module's again
     }
   }
@@ -339,6 +331,13 @@ export async function fstatShadow(hv: Hypervisor, call: SyscallCall, layout: Cal
   const st = await (serviceOf(entry) as VirtualFs).lstat(mpath);
   if (!st) return undefined; // unlinked while open: the memfd's own metadata
   return writeStat(call, layout, { ...st, ...hv.shadows.live(shadowKey(entry, mpath)) }, entry, viewPath);
+}
+
+/** The ids and umask of the process whose call is served (ESRCH when it is gone). */
+function callerStatus(call: SyscallCall): ProcStatus {
+  const status = currentCaller()?.status() ?? readStatus(call.tid);
+  if (!status) throw new SyscallError('ESRCH');
+  return status;
 }
 
 /** The permission bits an access ACL (xattr form) amounts to, if it holds only the owner, group and other entries. */

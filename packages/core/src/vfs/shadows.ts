@@ -206,7 +206,7 @@ export class Shadows {
   }
 
   /** Resolves when the write-backs in flight now are done (the module has the content). */
-  async settled(prefix = ''): Promise<void> {
+  private async settled(prefix: string): Promise<void> {
     const writing = [...this.finishing].filter(([key]) => key.startsWith(prefix));
     await Promise.all(writing.map(([, p]) => p.catch(() => undefined)));
   }
@@ -223,14 +223,14 @@ export class Shadows {
     this.byWd.delete(wd);
     if (this.byKey.get(key) === shadow) this.byKey.delete(key);
     native.syscall(SYS.inotify_rm_watch, this.inotify, wd);
-    const done = this.writeBack(key, shadow).finally(() => {
+    const done = this.writeBack(shadow).finally(() => {
       if (this.finishing.get(key) === done) this.finishing.delete(key);
     });
     this.finishing.set(key, done);
     return done;
   }
 
-  private async writeBack(key: string, shadow: Shadow): Promise<void> {
+  private async writeBack(shadow: Shadow): Promise<void> {
     try {
       await this.saveContent(shadow);
     } finally {
