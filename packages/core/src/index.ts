@@ -9,7 +9,9 @@ export * as vulib from './vulib.js';
 export { generateFilter, filterBytes, runFilter, FilterResult } from './filter.js';
 export { VIRTUAL_FD_RANGE } from './vfd.js';
 export { errnoOf, errnoName } from './errno.js';
-export type { PathService, Access, DirEntry } from './families/path.js';
+export { direntTypeOf, type PathService, type Access, type DirEntry } from './families/path.js';
+/** Linux constants (open flags, file types, mount flags...) as modules need them */
+export * as linux from './linux.js';
 export type { VirtualFs, VStat, VStatFs } from './vfs/types.js';
 export { native } from './native.js';
 export type { Caller } from './caller.js';

@@ -2,6 +2,7 @@
 
 // openat(2) flags
 export const O_ACCMODE = 3;
+export const O_RDONLY = 0;
 export const O_WRONLY = 1;
 export const O_CREAT = 0o100;
 export const O_EXCL = 0o200;
@@ -39,5 +40,7 @@ export const S_IFLNK = 0o120000;
 export const S_IFREG = 0o100000;
 export const S_IFDIR = 0o040000;
 export const S_IFIFO = 0o010000;
+export const S_IFCHR = 0o020000;
+export const S_IFBLK = 0o060000;
 /** mount(2) flag: read-only */
 export const MS_RDONLY = 1;

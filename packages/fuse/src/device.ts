@@ -4,9 +4,8 @@
  * until a mount(2) names the fd and a connection starts on it.
  */
 import fs from 'node:fs';
-import { native, SyscallError, type DirEntry, type ModuleApi, type VStat, type VirtualFs } from '@vuos/core';
+import { linux, native, SyscallError, type DirEntry, type ModuleApi, type VStat, type VirtualFs } from '@vuos/core';
 
-const S_IFCHR = 0o020000;
 /** the misc device number of /dev/fuse: 10, 229 */
 const FUSE_RDEV = (10 << 8) | 229;
 
@@ -27,7 +26,7 @@ export class FuseDevice implements VirtualFs {
 
   lstat(mpath: string): VStat | null {
     if (mpath !== '/') return null;
-    return { mode: S_IFCHR | 0o666, size: 0, nlink: 1, uid: 0, gid: 0, rdev: FUSE_RDEV, ino: 229 };
+    return { mode: linux.S_IFCHR | 0o666, size: 0, nlink: 1, uid: 0, gid: 0, rdev: FUSE_RDEV, ino: 229 };
   }
 
   openDevice(): number {

@@ -6,7 +6,7 @@
  * behind our back, and what we know stays valid until we change it (exclusive).
  */
 import path from 'node:path';
-import { SyscallError, type Caller, type DirEntry, type VStat, type VStatFs, type VirtualFs } from '@vuos/core';
+import { direntTypeOf, linux, SyscallError, type Caller, type DirEntry, type VStat, type VStatFs, type VirtualFs } from '@vuos/core';
 import type { FuseConnection, RequestCredentials } from './connection.js';
 import {
   FATTR_ATIME,
@@ -28,17 +28,12 @@ import {
   type FuseAttr,
 } from './protocol.js';
 
-const O_RDONLY = 0;
-const O_WRONLY = 1;
-const O_CREAT = 0o100;
-const O_EXCL = 0o200;
-const S_IFREG = 0o100000;
+const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, S_IFREG, S_IFMT } = linux;
 const ENOSYS = 38;
 const ENODATA = 61;
 const ENOTSUP = 95;
 const XATTR_SIZE_MAX = 65536;
 const ENOENT = 2;
-const S_IFMT = 0o170000;
 const FUSE_SUPER_MAGIC = 0x65735546;
 /** handles of created files kept for their first write-back, at most */
 const KEPT_HANDLES = 64;
@@ -46,7 +41,6 @@ const KEPT_HANDLES = 64;
 const READ_WINDOW = 8;
 /** open_out flag: the file's size says nothing of its content */
 const FOPEN_DIRECT_IO = 1;
-const DT_TYPES: Record<number, DirEntry['type'] | undefined> = { 1: 'fifo', 2: 'char', 4: 'dir', 6: 'block', 8: 'file', 10: 'symlink', 12: 'socket' };
 
 interface Node {
   nodeid: bigint;
@@ -213,15 +207,15 @@ export class FuseFs implements VirtualFs {
         const out = await this.call(Op.READDIR, nodeid, readIn(fh, offset, 65536));
         const batch = parseDirents(out);
         if (batch.length === 0) break;
-        for (const d of batch) if (d.name !== '.' && d.name !== '..') entries.push({ name: d.name, type: DT_TYPES[d.type] });
+        for (const d of batch) if (d.name !== '.' && d.name !== '..') entries.push({ name: d.name, type: direntTypeOf(d.type << 12) }); // d_type: the mode's type bits
         offset = batch[batch.length - 1].off;
       }
     } finally {
-      this.call(Op.RELEASEDIR, nodeid, releaseIn(fh, O_RDONLY)).catch(() => undefined);
+      this.release(nodeid, fh, O_RDONLY, Op.RELEASEDIR);
     }
     // DT_UNKNOWN (libfuse's high-level API without stats: fuse2fs, fuseiso): the type is the node's
     // (a name the daemon lists but cannot look up is listed still, as getdents would)
-    const typeOf = async (name: string) => typeOfMode((await this.kind(path.posix.join(mpath, name)).catch(() => null)) ?? S_IFREG);
+    const typeOf = async (name: string) => direntTypeOf((await this.kind(path.posix.join(mpath, name)).catch(() => null)) ?? S_IFREG) ?? 'file';
     return Promise.all(entries.map(async (e) => ({ name: e.name, type: e.type ?? (await typeOf(e.name)) })));
   }
 
@@ -315,8 +309,8 @@ export class FuseFs implements VirtualFs {
   }
 
   /** as the kernel's, a release is not waited for (nothing can fail that the caller could see) */
-  private release(nodeid: bigint, fh: bigint, flags: number): void {
-    this.call(Op.RELEASE, nodeid, releaseIn(fh, flags)).catch(() => undefined);
+  private release(nodeid: bigint, fh: bigint, flags: number, op = Op.RELEASE): void {
+    this.call(op, nodeid, releaseIn(fh, flags)).catch(() => undefined);
   }
 
   /** parent node and name of an entry to make or remove */
@@ -503,8 +497,6 @@ async function settleAll<T>(promises: Array<Promise<T>>): Promise<T[]> {
   return results.map((r) => (r as PromiseFulfilledResult<T>).value);
 }
 
-/** the DirEntry type of a st_mode (the DT_ value is the file type's bits shifted) */
-const typeOfMode = (mode: number): DirEntry['type'] => DT_TYPES[(mode >> 12) & 0o17] ?? 'file';
 /** struct fuse_read_in (READ, READDIR) */
 const readIn = (fh: bigint, offset: bigint, size: number) => struct([['u64', fh], ['u64', offset], ['u32', size], ['u32', 0], ['u64', 0], ['u32', 0], ['u32', 0]]);
 /** struct fuse_release_in (RELEASE, RELEASEDIR) */

@@ -8,13 +8,13 @@
  * exits cleanly on it.
  */
 import fs from 'node:fs';
-import { defineModule, MNT_DETACH, SyscallError, type Entry, type ModuleApi, type MountInfo, type MountRequest } from '@vuos/core';
+import { defineModule, linux, MNT_DETACH, SyscallError, type Entry, type ModuleApi, type MountInfo, type MountRequest } from '@vuos/core';
 import { FuseConnection } from './connection.js';
 import { FuseDevice } from './device.js';
 import { FuseFs } from './fusefs.js';
 import { Op } from './protocol.js';
 
-const MS_RDONLY = 1;
+const { MS_RDONLY } = linux;
 /** how long a daemon may take to flush its image at umount */
 const DESTROY_TIMEOUT_MS = 60_000;
 const EXIT_TIMEOUT_MS = 5_000;

@@ -5,7 +5,7 @@
  * of IMG. The daemon's own file access is the view's, so an image on a virtual device works.
  */
 import path from 'node:path';
-import { SyscallError, type Helper, type ModuleApi, type MountRequest } from '@vuos/core';
+import { linux, SyscallError, type Helper, type ModuleApi, type MountRequest } from '@vuos/core';
 import { expectMount } from '@vuos/fuse';
 import type { MountOptions } from './submodule.js';
 
@@ -36,7 +36,7 @@ const DAEMONS: Record<string, Daemon> = {
 
 /** how long a daemon may take to mount (fuse2fs replays a journal first) */
 const MOUNT_TIMEOUT_MS = 60_000;
-const MS_RDONLY = 1;
+const { MS_RDONLY } = linux;
 
 export const isDaemonType = (name: string): boolean => Object.hasOwn(DAEMONS, name);
 

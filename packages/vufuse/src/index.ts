@@ -7,7 +7,7 @@
  */
 import fs from 'node:fs';
 import os from 'node:os';
-import { defineModule, SyscallError, type Entry, type ModuleApi, type MountRequest } from '@vuos/core';
+import { defineModule, linux, SyscallError, type Entry, type ModuleApi, type MountRequest } from '@vuos/core';
 import { opsToVirtualFs, runOp, type FuseOps } from './ops.js';
 import { findSubmodule, type MountOptions } from './submodule.js';
 import { isDaemonType, mountWithDaemon } from './daemons.js';
@@ -15,7 +15,7 @@ import { isDaemonType, mountWithDaemon } from './daemons.js';
 export { opsToVirtualFs, type FuseOps, type FuseStat, type FuseStatFs } from './ops.js';
 export { type MountOptions, type Submodule, type SubmoduleFactory } from './submodule.js';
 
-const MS_RDONLY = 1;
+const { MS_RDONLY } = linux;
 /** the words of mount flags (mount(8)'s), appended to the submodule's options */
 const FLAG_WORDS: Array<[number, string]> = [
   [MS_RDONLY, 'ro'],

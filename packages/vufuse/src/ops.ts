@@ -4,7 +4,7 @@
  * such a table into the core's VirtualFs. A file is read whole when it is opened and written
  * back whole when the view is done with it (see VirtualFs); both move data in large chunks.
  */
-import { SyscallError, type DirEntry, type VirtualFs, type VStat, type VStatFs } from '@vuos/core';
+import { direntTypeOf, linux, SyscallError, type DirEntry, type VirtualFs, type VStat, type VStatFs } from '@vuos/core';
 
 type Cb<A extends unknown[] = []> = (err: number, ...result: A) => void;
 
@@ -72,30 +72,19 @@ export interface AdapterOptions {
   log?: Log;
 }
 
-const S_IFMT = 0o170000;
-const S_IFREG = 0o100000;
-const O_WRONLY = 1;
+const { S_IFREG, O_WRONLY } = linux;
 /** bytes asked for by one read or write op */
 const CHUNK = 4 << 20;
 /** the most memory a (possibly corrupted) size from getattr makes the first read set aside */
 const MAX_GUESS = 256 << 20;
 
-const TYPES: Record<number, DirEntry['type']> = {
-  0o100000: 'file',
-  0o040000: 'dir',
-  0o120000: 'symlink',
-  0o010000: 'fifo',
-  0o140000: 'socket',
-  0o020000: 'char',
-  0o060000: 'block',
-};
 
 const isErrno = (e: unknown) => e === undefined || e === null || (Number.isInteger(e) && (e as number) <= 0 && (e as number) >= -4095);
 const timeMs = (t: unknown): number | undefined => (t instanceof Date ? t.getTime() : typeof t === 'number' ? t : undefined);
 
 function toVStat(s: unknown): VStat | undefined {
   const st = s as FuseStat | undefined;
-  if (!st || typeof st !== 'object' || !Number.isInteger(st.mode) || !TYPES[st.mode & S_IFMT]) return undefined;
+  if (!st || typeof st !== 'object' || !Number.isInteger(st.mode) || !direntTypeOf(st.mode)) return undefined;
   const ms = [timeMs(st.atime), timeMs(st.mtime), timeMs(st.ctime)];
   if (ms.some((t) => t !== undefined && !Number.isFinite(t))) return undefined;
   const num = (v: unknown) => (typeof v === 'number' && v >= 0 ? v : undefined);
@@ -211,7 +200,7 @@ export function opsToVirtualFs(ops: FuseOps, { readOnly = false, log = () => {} 
     for (const [i, name] of (names as string[]).entries()) {
       if (name === '.' || name === '..') continue;
       const st = (Array.isArray(stats) && toVStat(stats[i])) || (await lstat(path === '/' ? `/${name}` : `${path}/${name}`));
-      if (st) entries.push({ name, type: TYPES[st.mode & S_IFMT] });
+      if (st) entries.push({ name, type: direntTypeOf(st.mode)! });
     }
     return entries;
   };

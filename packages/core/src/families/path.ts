@@ -29,26 +29,31 @@ import { fdMetaSyscall, fstatShadow, shadowFile, vfsSyscall, type FdFile } from 
 import { memfdWith } from '../vfs/memfd.js';
 import { isVirtualFs, type VirtualFs } from '../vfs/types.js';
 import {
-  AT_EACCESS,
-  AT_EMPTY_PATH,
-  AT_FDCWD,
-  AT_REMOVEDIR,
-  AT_SYMLINK_FOLLOW,
-  AT_SYMLINK_NOFOLLOW,
-  O_ACCMODE,
-  O_CLOEXEC,
   O_CREAT,
-  O_NOFOLLOW,
-  O_PATH,
-  O_TMPFILE_BIT,
-  O_TRUNC,
-  RENAME_EXCHANGE,
-  S_IFDIR,
   S_IFMT,
+  O_ACCMODE,
+  O_NOFOLLOW,
+  MS_RDONLY,
+  AT_SYMLINK_FOLLOW,
   S_IFREG,
+  S_IFDIR,
+  AT_EACCESS,
+  O_TMPFILE_BIT,
+  AT_REMOVEDIR,
   W_OK,
   X_OK,
-  MS_RDONLY,
+  O_PATH,
+  RENAME_EXCHANGE,
+  O_CLOEXEC,
+  AT_FDCWD,
+  AT_SYMLINK_NOFOLLOW,
+  AT_EMPTY_PATH,
+  O_TRUNC,
+  S_IFBLK,
+  S_IFSOCK,
+  S_IFLNK,
+  S_IFIFO,
+  S_IFCHR,
 } from '../linux.js';
 import { syscallNumber } from '../syscalls/x86_64.js';
 
@@ -66,6 +71,19 @@ export interface DirEntry {
   name: string;
   type: 'file' | 'dir' | 'symlink' | 'fifo' | 'socket' | 'char' | 'block';
 }
+
+const DIRENT_TYPES: Record<number, DirEntry['type']> = {
+  [S_IFREG]: 'file',
+  [S_IFDIR]: 'dir',
+  [S_IFLNK]: 'symlink',
+  [S_IFIFO]: 'fifo',
+  [S_IFSOCK]: 'socket',
+  [S_IFCHR]: 'char',
+  [S_IFBLK]: 'block',
+};
+
+/** The listing type of a file of mode (or of a d_type << 12); undefined for no file type. */
+export const direntTypeOf = (mode: number): DirEntry['type'] | undefined => DIRENT_TYPES[mode & S_IFMT];
 
 /**
  * A mount's file service. Paths inside the mount (mpath, '/' = the mount point) are served by

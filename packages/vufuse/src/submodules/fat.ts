@@ -9,11 +9,11 @@
  */
 import fs from 'node:fs';
 import * as FatFs from 'js-fatfs';
+import { linux } from '@vuos/core';
 import type { FuseOps, FuseStat } from '../ops.js';
 import type { MountOptions } from '../submodule.js';
 
-const S_IFDIR = 0o040000;
-const S_IFREG = 0o100000;
+const { S_IFDIR, S_IFREG } = linux;
 /**
  * Fields of FatFs' structures as js-fatfs builds them (R0.15, 32-bit sizes, LFN, no exFAT):
  * DIR's read offset, cluster and sector; FATFS' window sector and window.
