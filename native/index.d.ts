@@ -53,6 +53,10 @@ export function recvPackets(fd: number): { packets: Buffer[]; eof: boolean; erro
 export function sendPacket(fd: number, parts: Buffer[]): number;
 export function readString(pid: number, addr: bigint, max?: number): string | null;
 export function writeMem(pid: number, addr: bigint, data: Buffer): number;
+/** pread(fd, len at pos) into pid's memory at addr: bytes copied (fewer at the file's end) or -errno. */
+export function fileToMem(pid: number, addr: bigint, len: number, fd: number, pos: number): number;
+/** pid's memory at addr (len bytes) pwritten to fd at pos: bytes copied or -errno. */
+export function memToFile(pid: number, addr: bigint, len: number, fd: number, pos: number): number;
 export function syscall(nr: number, ...args: Array<number | bigint | Buffer | string | null | undefined>): number;
 export function strerror(errno: number): string;
 /** Replaces the calling process; returns the errno only when execve failed. */
@@ -89,7 +93,7 @@ export type NativePathOp =
   | { kind: 'getxattr'; name: number; out: number; size: number };
 export interface NativePathTable {
   /** every path entry: view path of its mount point; host: the host directory of a pure prefix redirect */
-  mounts: Array<{ path: string; host?: string }>;
+  mounts: Array<{ path: string; host?: string; namePrefix?: boolean }>;
   /**
    * host directories standing for view directories (what mounts serve, listings): relative
    * paths from a base under one go to JS, but single names when singleNameOk (`..` only below its top)

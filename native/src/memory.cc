@@ -136,6 +136,60 @@ Napi::Value Execve(const Napi::CallbackInfo &info) {
 }
 
 
+// Moves bytes between a host file and a target's memory through one buffer, in pieces of at
+// most 4 MiB: the I/O of a device fd whose bytes are a host file's (vudev), without a
+// JavaScript buffer per call.
+constexpr size_t kTransferPiece = 4u << 20;
+
+// fileToMem(pid, addr, len, fd, pos) -> bytes copied (short at the file's end) or -errno
+Napi::Value FileToMem(const Napi::CallbackInfo &info) {
+  pid_t pid = info[0].As<Napi::Number>().Int32Value();
+  uint64_t addr = ToU64(info[1]);
+  size_t len = (size_t)info[2].As<Napi::Number>().Int64Value();
+  int fd = info[3].As<Napi::Number>().Int32Value();
+  off_t pos = (off_t)info[4].As<Napi::Number>().Int64Value();
+  static thread_local std::vector<uint8_t> buf;
+  size_t done = 0;
+  while (done < len) {
+    size_t want = std::min(len - done, kTransferPiece);
+    if (buf.size() < want) buf.resize(want);
+    ssize_t n = pread(fd, buf.data(), want, pos + (off_t)done);
+    if (n < 0) return Napi::Number::New(info.Env(), done ? (double)done : -errno);
+    if (n == 0) break;
+    int err = WriteTarget(pid, addr + done, buf.data(), n);
+    if (err) return Napi::Number::New(info.Env(), done ? (double)done : -err);
+    done += n;
+    if ((size_t)n < want) break;
+  }
+  return Napi::Number::New(info.Env(), (double)done);
+}
+
+// memToFile(pid, addr, len, fd, pos) -> bytes copied or -errno
+Napi::Value MemToFile(const Napi::CallbackInfo &info) {
+  pid_t pid = info[0].As<Napi::Number>().Int32Value();
+  uint64_t addr = ToU64(info[1]);
+  size_t len = (size_t)info[2].As<Napi::Number>().Int64Value();
+  int fd = info[3].As<Napi::Number>().Int32Value();
+  off_t pos = (off_t)info[4].As<Napi::Number>().Int64Value();
+  static thread_local std::vector<uint8_t> buf;
+  size_t done = 0;
+  while (done < len) {
+    size_t want = std::min(len - done, kTransferPiece);
+    if (buf.size() < want) buf.resize(want);
+    // one request for the whole piece; page by page only when part of it is unreadable
+    struct iovec local = {buf.data(), want};
+    struct iovec remote = {(void *)(addr + done), want};
+    ssize_t got = process_vm_readv(pid, &local, 1, &remote, 1, 0);
+    if (got != (ssize_t)want) got = ReadTarget(pid, addr + done, buf.data(), want);
+    if (got <= 0) return Napi::Number::New(info.Env(), done ? (double)done : -EFAULT);
+    ssize_t n = pwrite(fd, buf.data(), got, pos + (off_t)done);
+    if (n < 0) return Napi::Number::New(info.Env(), done ? (double)done : -errno);
+    done += n;
+    if (n < got || got < (ssize_t)want) break;
+  }
+  return Napi::Number::New(info.Env(), (double)done);
+}
+
 }  // namespace
 
 void InitMemory(Napi::Env env, Napi::Object exports) {
@@ -144,4 +198,6 @@ void InitMemory(Napi::Env env, Napi::Object exports) {
   exports.Set("writeMem", Napi::Function::New(env, WriteMem));
   exports.Set("syscall", Napi::Function::New(env, RawSyscall));
   exports.Set("execve", Napi::Function::New(env, Execve));
+  exports.Set("fileToMem", Napi::Function::New(env, FileToMem));
+  exports.Set("memToFile", Napi::Function::New(env, MemToFile));
 }

@@ -62,6 +62,7 @@ struct Mount {
   std::string path;  // view path of the mount point ("" never: TypeScript keeps root mounts in JS)
   int hostFd = -1;   // O_PATH fd of the host directory of a pure prefix redirect, else -1
   std::string host;
+  bool namePrefix = false;  // also the names that extend the last component (/dev/hda: /dev/hda1)
 };
 
 // A host directory standing for a view directory: relative paths from under it go to JS.
@@ -142,8 +143,10 @@ bool Under(const std::string &path, const std::string &mount) {
 }
 
 const Mount *MountAt(const Table &t, const std::string &path) {
-  for (auto &m : t.mounts)
+  for (auto &m : t.mounts) {
     if (m.path == path) return &m;
+    if (m.namePrefix && path.compare(0, m.path.size(), m.path) == 0 && path.find('/', m.path.size()) == std::string::npos) return &m;
+  }
   return nullptr;
 }
 
@@ -362,6 +365,7 @@ Napi::Value SetPathTable(const Napi::CallbackInfo &info) {
     Napi::Object m = mounts.Get(i).As<Napi::Object>();
     Mount mount;
     mount.path = m.Get("path").As<Napi::String>().Utf8Value();
+    mount.namePrefix = m.Get("namePrefix").ToBoolean();
     if (m.Get("host").IsString()) {
       mount.host = m.Get("host").As<Napi::String>().Utf8Value();
       // a symlink as host directory would be followed here but not by lstat of the mount point

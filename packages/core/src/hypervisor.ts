@@ -17,12 +17,14 @@ import { execSyscall } from './families/exec.js';
 import { credSyscall, CREDENTIAL_CHANGES } from './families/cred.js';
 import { DirViews } from './path/dirviews.js';
 import { Shadows } from './vfs/shadows.js';
+import { isVirtualFs } from './vfs/types.js';
 import { mountSyscall } from './families/mount.js';
-import { pathArgsOf, pathSyscall } from './families/path.js';
+import { openSource, pathArgsOf, pathSyscall } from './families/path.js';
 import { NO_PATH_TABLE, nativePathTable } from './path/native-table.js';
 import { describeCall } from './describe.js';
 import { currentCaller, withCaller } from './caller.js';
 import { shadowKey } from './families/vfs.js';
+import { OpenDevices, deviceFdSyscall } from './families/devices.js';
 import { Spawner, type Helper, type HelperOptions } from './helpers.js';
 import { SyscallError } from './syscall.js';
 
@@ -76,6 +78,8 @@ export class Hypervisor {
   /** the view paths of directories opened on behalf of processes (path/dirviews.ts) */
   readonly dirViews = new DirViews();
   /** contents of open files of virtual file systems (vfs/shadows.ts) */
+  /** open devices of modules (placeholder fds) */
+  readonly devices = new OpenDevices(this);
   readonly shadows = new Shadows((message) => this.logger.printk(3, message));
   readonly modules: ModuleLoader;
   /** mounts unmounted with MNT_DETACH that are still in use, by target (families/mount.ts) */
@@ -106,6 +110,7 @@ export class Hypervisor {
       syncFiles: (entry) => this.shadows.sync(entry ? shadowKey(entry, '') : ''),
       unwatchReadable: (fd) => this.readableHandlers.delete(fd),
       spawn: (argv, opts) => this.spawnHelper(argv, opts),
+      openSource: (path, writable) => openSource(this, path, writable),
     });
     this.registry.onChange = () => this.updateFastPath();
     this.logger.onTagsChanged = () => this.updateFastPath();
@@ -170,9 +175,11 @@ export class Hypervisor {
     native.setPathTable(table ?? NO_PATH_TABLE); // (also closes the host directories of old mounts)
     // as root, a process may take other credentials: path calls made for it must use them
     if (files && process.geteuid?.() === 0) for (const name of CREDENTIAL_CHANGES) actions[syscallNumber(name)] = ACT_JS;
+    // a virtual file system may open devices: the calls on fds of the reserved range are JS's
+    const devices = entries.some((e) => isVirtualFs(e.options.files));
     for (const s of SYSCALLS) {
       if (actions[s.nr] === ACT_JS) continue;
-      if (files && s.family === 'exec') actions[s.nr] = ACT_JS;
+      if ((files && s.family === 'exec') || (devices && s.family === 'fd')) actions[s.nr] = ACT_JS;
       else if (s.family === 'path' && (files || (mounts && (s.name === 'open' || s.name === 'openat'))))
         // getcwd: only a process with a virtual cwd or root (tracked: all its calls go to JS) differs
         actions[s.nr] = table && pathArgsOf(s.name)?.length ? ACT_PATH : table && s.name === 'getcwd' ? ACT_CONTINUE : ACT_JS;
@@ -342,6 +349,8 @@ export class Hypervisor {
         return mountSyscall(this, call);
       case 'path':
         return pathSyscall(this, call);
+      case 'fd':
+        return deviceFdSyscall(this, call);
       default:
         return Answer.continue();
     }

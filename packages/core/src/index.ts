@@ -12,7 +12,7 @@ export { errnoOf, errnoName } from './errno.js';
 export { direntTypeOf, type PathService, type Access, type DirEntry } from './families/path.js';
 /** Linux constants (open flags, file types, mount flags...) as modules need them */
 export * as linux from './linux.js';
-export type { VirtualFs, VStat, VStatFs } from './vfs/types.js';
+export type { VirtualFs, VStat, VStatFs, DeviceFile, IoctlArg, SourceFile, HostRange } from './vfs/types.js';
 export { native } from './native.js';
 export type { Caller } from './caller.js';
 export type { ProcStatus } from './process.js';

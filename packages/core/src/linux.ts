@@ -3,6 +3,7 @@
 // openat(2) flags
 export const O_ACCMODE = 3;
 export const O_RDONLY = 0;
+export const O_RDWR = 2;
 export const O_WRONLY = 1;
 export const O_CREAT = 0o100;
 export const O_EXCL = 0o200;

@@ -12,7 +12,7 @@ import type { Answer, SyscallCall } from './syscall.js';
 import { SyscallError } from './syscall.js';
 import type { Logger } from './log.js';
 import type { PathService } from './families/path.js';
-import type { VirtualFs } from './vfs/types.js';
+import type { SourceFile, VirtualFs } from './vfs/types.js';
 import { syscallNumber } from './syscalls/x86_64.js';
 import type { Caller } from './caller.js';
 import type { Helper, HelperOptions } from './helpers.js';
@@ -85,7 +85,13 @@ export interface ModuleApi extends ProcessDataAccess {
    * registers a mount: a path entry on info.target, found by vuumount. With a file service,
    * the path calls under the target are served by it (files.redirect(mpath) -> host path).
    */
-  addMount<T>(info: MountInfo, files?: PathService | VirtualFs, data?: T): Entry<T>;
+  addMount<T>(info: MountInfo, files?: PathService | VirtualFs, data?: T, match?: Pick<EntryOptions, 'prefix' | 'confirm'>): Entry<T>;
+  /**
+   * opens path (absolute) as the view shows it now, for the module's own I/O (its mount's
+   * source): a host file, or another module's device (a file system on a partition); with
+   * umvu -x, the host's path. Rejects with a SyscallError (ENOENT, ENOTBLK...).
+   */
+  openSource(path: string, writable: boolean): Promise<SourceFile>;
   delEntry(entry: Entry, flags?: number): void;
   /** calls onReadable once, when fd (non-blocking) becomes readable: call again to re-arm */
   watchReadable(fd: number, onReadable: () => void): void;
@@ -144,6 +150,7 @@ export interface ModuleHost {
   spawn(argv: string[], opts?: HelperOptions): Promise<Helper>;
   syncFiles(entry?: Entry): Promise<void>;
   unwatchReadable(fd: number): void;
+  openSource(path: string, writable: boolean): Promise<SourceFile>;
 }
 
 export class ModuleLoader {
@@ -230,8 +237,9 @@ export class ModuleLoader {
       setDebugTagName: (tag, name) => logger.setTagName(tag, name),
       claimSyscall: (name, handler) => registry.add('sc', syscallNumber(name), service, { data: handler }),
       addEntry: (type, key, options) => registry.add(type, key, service, options),
-      addMount: (info, files, data) =>
-        registry.add('path', info.target, service, { mount: info, files, data, permanent: /(^|,)permanent(,|$)/.test(info.options) }),
+      addMount: (info, files, data, match) =>
+        registry.add('path', info.target, service, { ...match, mount: info, files, data, permanent: /(^|,)permanent(,|$)/.test(info.options) }),
+      openSource: (path, writable) => this.host.openSource(path, writable),
       delEntry: (entry, flags = 0) => registry.del(entry, flags),
       watchReadable: (fd, onReadable) => this.host.watchReadable(fd, onReadable),
       caller: () => this.host.caller(),

@@ -26,9 +26,12 @@ import { errnoName } from '../errno.js';
 import { fdPathSyscall } from './fdpath.js';
 import { isReissued, reissue } from './reissue.js';
 import { fdMetaSyscall, fstatShadow, shadowFile, vfsSyscall, type FdFile } from './vfs.js';
+import { fstatDevice } from './devices.js';
 import { memfdWith } from '../vfs/memfd.js';
-import { isVirtualFs, type VirtualFs } from '../vfs/types.js';
+import { isVirtualFs, type SourceFile, type VirtualFs } from '../vfs/types.js';
 import {
+  O_RDONLY,
+  O_RDWR,
   O_CREAT,
   S_IFMT,
   O_ACCMODE,
@@ -258,6 +261,35 @@ function throughOlderMounts(hv: Hypervisor, p: string, entry: Entry, access: Acc
     p = files.redirect(cur.mpath, access);
   }
   return p;
+}
+
+/**
+ * Opens abs as the view shows it now, for a module's own I/O (the source of its mount): a host
+ * file, reached through the mounts that redirect it, or another module's device (nesting: a
+ * file system on a partition). With umvu -x, the host's own abs.
+ */
+export async function openSource(hv: Hypervisor, abs: string, writable: boolean): Promise<SourceFile> {
+  const o = hv.noNesting ? undefined : owner(hv, abs);
+  const vfs = o && serviceOf(o.entry);
+  if (o && isVirtualFs(vfs)) {
+    const opened = await vfs.openDevice?.(o.mpath, writable ? O_RDWR : O_RDONLY);
+    if (typeof opened === 'number') native.syscall(3 /* close */, opened);
+    if (opened === undefined || typeof opened === 'number') throw new SyscallError('ENOTBLK', `${abs}: not a block device or a host file`);
+    hv.registry.acquire(o.entry); // the device's mount stays while it is used
+    return {
+      fd: opened.fd,
+      offset: opened.offset,
+      size: opened.size,
+      readOnly: !writable,
+      close: () => {
+        opened.close?.();
+        hv.registry.release(o.entry);
+      },
+    };
+  }
+  const fd = fs.openSync(o ? hostPath(hv, abs, o, writable ? 'write' : 'read') : abs, writable ? 'r+' : 'r');
+  const size = native.syscall(8 /* lseek */, fd, 0, 2 /* SEEK_END */); // (also a block device's size)
+  return { fd, offset: 0, size: Math.max(0, size), readOnly: !writable, close: () => fs.closeSync(fd) };
 }
 
 /** Resolves one path argument; an error is returned (not thrown) with whether a mount was involved. */
@@ -567,7 +599,7 @@ export async function pathSyscall(hv: Hypervisor, call: SyscallCall): Promise<An
   if (call.name === 'bind' || call.name === 'connect' || call.name === 'inotify_add_watch') return fdPathSyscall(hv, call);
   const ownFileFd = fdOwnFile(call);
   if (ownFileFd !== undefined) {
-    const file = shadowFile(hv, call.tid, ownFileFd) ?? (await standInFile(hv, call, ownFileFd));
+    const file = shadowFile(hv, call.tid, ownFileFd) ?? hv.devices.of(call.tid, ownFileFd)?.owner ?? (await standInFile(hv, call, ownFileFd));
     return file ? fdMetaSyscall(hv, call, file) : Answer.continue();
   }
   const spec = PATH_CALLS[call.name];
@@ -579,7 +611,7 @@ export async function pathSyscall(hv: Hypervisor, call: SyscallCall): Promise<An
     return r.virtual ? Answer.error('ENOTSUP') : Answer.continue();
   }
   if ((call.name === 'newfstatat' || call.name === 'statx') && call.int(0) !== AT_FDCWD && call.int(call.name === 'statx' ? 2 : 3) & AT_EMPTY_PATH && (call.args[1] === 0n || call.readString(1) === '')) {
-    return (await fstatShadow(hv, call, spec)) ?? (await fstatStandIn(hv, call, spec)) ?? Answer.continue(); // fstat of an fd
+    return (await fstatShadow(hv, call, spec)) ?? (await fstatDevice(hv, call, spec)) ?? (await fstatStandIn(hv, call, spec)) ?? Answer.continue(); // fstat of an fd
   }
   const results = await Promise.all(spec.paths.map((p) => resolveArg(hv, call, p)));
   // nothing virtual involved: the kernel resolves it exactly so (errors included)

@@ -141,7 +141,7 @@ export async function vfsSyscall(hv: Hypervisor, call: SyscallCall, layout: Call
       await need(vfs, 'rename')(m, resolved[1].mpath!);
       hv.shadows.detach(shadowKey(r.entry!, resolved[1].mpath!)); // the file replaced, if open
       for (const { shadow, key } of hv.shadows.rekey(shadowKey(r.entry!, m), shadowKey(r.entry!, resolved[1].mpath!))) {
-        const owner = shadow.owner as ShadowOwner;
+        const owner = shadow.owner as OpenFileOwner;
         owner.mpath = key.slice(key.indexOf(':') + 1);
         owner.viewPath = resolved[1].path + owner.mpath.slice(resolved[1].mpath!.length);
       }
@@ -248,7 +248,8 @@ function mayChangeXattr(st: VStat, caller: ProcStatus, name: string): void {
 }
 
 /** Whose file a shadow holds (renames update it). */
-interface ShadowOwner {
+/** Where the module's file behind an open fd is: its mount, its path there and in the view. */
+export interface OpenFileOwner {
   entry: Entry;
   mpath: string;
   viewPath: string;
@@ -265,7 +266,7 @@ export interface FdFile {
 export function shadowFile(hv: Hypervisor, tid: number, fd: number): FdFile | undefined {
   const shadow = hv.shadows.ofFd(tid, fd);
   if (!shadow) return undefined;
-  const { entry, mpath } = shadow.owner as ShadowOwner;
+  const { entry, mpath } = shadow.owner as OpenFileOwner;
   return { entry, mpath, shadow };
 }
 
@@ -327,10 +328,18 @@ function writeStat(call: SyscallCall, layout: CallLayout, st: VStat, entry: Entr
 export async function fstatShadow(hv: Hypervisor, call: SyscallCall, layout: CallLayout): Promise<Answer | undefined> {
   const shadow = hv.shadows.ofFd(call.tid, call.int(0));
   if (!shadow) return undefined;
-  const { entry, mpath, viewPath } = shadow.owner as ShadowOwner;
-  const st = await (serviceOf(entry) as VirtualFs).lstat(mpath);
-  if (!st) return undefined; // unlinked while open: the memfd's own metadata
-  return writeStat(call, layout, { ...st, ...hv.shadows.live(shadowKey(entry, mpath)) }, entry, viewPath);
+  const { entry, mpath } = shadow.owner as OpenFileOwner;
+  // (unlinked while open: the memfd's own metadata)
+  return writeOwnerStat(call, layout, shadow.owner as OpenFileOwner, hv.shadows.live(shadowKey(entry, mpath)));
+}
+
+/**
+ * Writes what stat shows of the module's file behind an open fd (live: the size and times of
+ * content written and not saved yet). Undefined when the file is gone.
+ */
+export async function writeOwnerStat(call: SyscallCall, layout: CallLayout, owner: OpenFileOwner, live?: Partial<VStat>): Promise<Answer | undefined> {
+  const st = await (serviceOf(owner.entry) as VirtualFs).lstat(owner.mpath);
+  return st ? writeStat(call, layout, { ...st, ...live }, owner.entry, owner.viewPath) : undefined;
 }
 
 /** The ids and umask of the process whose call is served (ESRCH when it is gone). */
@@ -470,7 +479,7 @@ async function open(hv: Hypervisor, call: SyscallCall, layout: CallLayout, r: Vi
     // many): it stands for the directory, with no listing to make
     const entries = wasPath ? [] : await vfs.readdir(m);
     fd = native.syscall(SYS_open, hv.dirViews.materialize(r.path, entries), (flags & ~O_CREAT) | O_CLOEXEC, 0);
-  } else if (type === S_IFREG && wasPath) {
+  } else if (wasPath) {
     fd = native.syscall(SYS_open, hv.dirViews.standIn(r.path), O_CLOEXEC, 0); // O_RDONLY
   } else if (type === S_IFREG) {
     // no way to take the content back (a read-only mount): opening to change it is refused
@@ -483,7 +492,7 @@ async function open(hv: Hypervisor, call: SyscallCall, layout: CallLayout, r: Vi
       }
       const content = empty ? Buffer.alloc(0) : await vfs.read(m);
       hv.registry.acquire(entry); // an open file keeps its mount busy (umount: EBUSY)
-      const owner: ShadowOwner = { entry, mpath: m, viewPath: r.path };
+      const owner: OpenFileOwner = { entry, mpath: m, viewPath: r.path };
       return {
         content,
         mode: st.mode,
@@ -498,7 +507,9 @@ async function open(hv: Hypervisor, call: SyscallCall, layout: CallLayout, r: Vi
     });
     fd = hv.shadows.open(shadow, flags);
   } else if (vfs.openDevice) {
-    fd = await vfs.openDevice(m, flags);
+    const opened = await vfs.openDevice(m, flags);
+    if (typeof opened !== 'number') return hv.devices.open(call, { entry: r.entry!, mpath: m, viewPath: r.path }, opened, flags);
+    fd = opened;
   } else {
     throw new SyscallError('ENXIO'); // devices, fifos and sockets of a virtual fs
   }

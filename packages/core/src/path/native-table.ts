@@ -58,18 +58,19 @@ function nativePathCalls(): NativePathTable['calls'] {
 
 /**
  * The table for these path entries, or undefined when the listener cannot decide for them
- * (a mount on `/`, which every path touches; entries matching name prefixes).
+ * (a mount on `/`, which every path touches).
  */
 export function nativePathTable(entries: Entry[], listingsRoot: string): NativePathTable | undefined {
   const keys = entries.map((e) => String(e.key));
-  if (keys.includes('') || entries.some((e) => e.options.prefix)) return undefined;
+  if (keys.includes('')) return undefined;
   const mounts: NativePathTable['mounts'] = entries.map((e) => {
     const path = String(e.key);
     const files = e.options.files;
     const host = files && !isVirtualFs(files) ? files.hostPrefix : undefined;
     // pure: a declared prefix redirect, no exceptions, no other mount on or below its point
     const pure = host?.startsWith('/') && !e.options.confirm && keys.filter((k) => under(k, path)).length === 1;
-    return pure ? { path, host } : { path };
+    // (a prefix entry, /dev/hda, also owns /dev/hda1...: the listener sends those to JS)
+    return pure ? { path, host } : e.options.prefix ? { path, namePrefix: true } : { path };
   });
   // /proc/.../mounts and mountinfo list the view's mounts: JavaScript generates them
   if (entries.some((e) => e.options.mount)) mounts.push({ path: '/proc' });

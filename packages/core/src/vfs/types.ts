@@ -70,9 +70,10 @@ export interface VirtualFs {
   mknod?(mpath: string, mode: number, rdev: number): MaybePromise<void>;
   /**
    * opens a device file of the module: returns a host fd (a socket to a daemon, say) that the
-   * process gets as this file; the core closes the module's copy afterwards
+   * process gets as this file (the core closes the module's copy afterwards), or a DeviceFile
+   * whose calls the core serves (families/devices.ts)
    */
-  openDevice?(mpath: string, flags: number): MaybePromise<number>;
+  openDevice?(mpath: string, flags: number): MaybePromise<number | DeviceFile>;
   rmdir?(mpath: string): MaybePromise<void>;
   unlink?(mpath: string): MaybePromise<void>;
   rename?(from: string, to: string): MaybePromise<void>;
@@ -90,6 +91,43 @@ export interface VirtualFs {
   /** flags: XATTR_CREATE (1), XATTR_REPLACE (2) */
   setxattr?(mpath: string, name: string, value: Buffer, flags: number): MaybePromise<void>;
   removexattr?(mpath: string, name: string): MaybePromise<void>;
+}
+
+/** The argument of an ioctl: its address in the caller, and the caller's memory there. */
+export interface IoctlArg {
+  readonly address: bigint;
+  /** len bytes at the address (EFAULT when unreadable) */
+  read(len: number): Buffer;
+  write(data: Buffer): void;
+}
+
+/** `size` bytes of host fd `fd` from `offset`. */
+export interface HostRange {
+  readonly fd: number;
+  readonly offset: number;
+  readonly size: number;
+}
+
+/** A file a module opened for its own I/O (the source of a mount: ModuleApi.openSource). */
+export interface SourceFile extends HostRange {
+  readonly readOnly: boolean;
+  close(): void;
+}
+
+/**
+ * An open device whose bytes are a range of a host file: `size` bytes of host fd `fd` from
+ * `offset` (a disk image, a partition of it, a RAM disk's memfd). The process gets a
+ * placeholder fd; the core moves its reads and writes between that range and the process'
+ * memory, clipped to the range as the kernel clips a block device (read: EOF at the end;
+ * write: ENOSPC), and passes its ioctls to the module.
+ */
+export interface DeviceFile extends HostRange {
+  /** writes fail with EPERM (a block device set read-only with BLKROSET) */
+  readonly readOnly: boolean;
+  /** answers an ioctl (throw SyscallError('ENOTTY') for a request the device does not know) */
+  ioctl?(request: number, arg: IoctlArg): MaybePromise<number>;
+  /** the last fd of this open is closed */
+  close?(): void;
 }
 
 export const isVirtualFs = (s: unknown): s is VirtualFs => typeof (s as VirtualFs | undefined)?.lstat === 'function';

@@ -1,0 +1,311 @@
+/**
+ * Open devices of modules (vudev's disks and partitions): the fd family.
+ *
+ * The process gets a placeholder fd in the reserved range (vfd.ts), so that the filter
+ * notifies its calls, and nothing else it does leaves the kernel. The placeholder is one end
+ * of a socket pair: the supervisor's end reads EOF when the last copy of the process' end is
+ * closed (close, exit, exec with O_CLOEXEC, a dup closed later...), which ends the open. Its
+ * file position is kept here, per open (shared by dup and fork as the kernel shares it).
+ *
+ * Reads and writes move bytes between the device's range of a host file and the caller's
+ * memory in one native step each: one round trip to the supervisor per call, whatever its size.
+ */
+import fs from 'node:fs';
+import { native } from '../native.js';
+import { Answer, SyscallError, type SyscallCall } from '../syscall.js';
+import type { Hypervisor } from '../hypervisor.js';
+import type { DeviceFile, IoctlArg } from '../vfs/types.js';
+import { VIRTUAL_FD_RANGE } from '../vfd.js';
+import { writeOwnerStat, type CallLayout, type OpenFileOwner } from './vfs.js';
+import { O_ACCMODE, O_CLOEXEC, O_RDONLY, O_WRONLY } from '../linux.js';
+
+const SYS_socketpair = 53;
+const SYS_close = 3;
+const SYS_fcntl = 72;
+const SYS_fdatasync = 75;
+const SYS_pidfd_open = 434;
+const SYS_pidfd_getfd = 438;
+const AF_UNIX = 1;
+const SOCK_STREAM = 1;
+const SOCK_CLOEXEC = 0o2000000;
+const F_SETFL = 4;
+const O_NONBLOCK = 0o4000;
+const F_DUPFD = 0;
+const F_DUPFD_CLOEXEC = 1030;
+const SEEK_SET = 0;
+const SEEK_CUR = 1;
+const SEEK_END = 2;
+/** the kernel's limit on iovec counts (readv, writev...) */
+const UIO_MAXIOV = 1024;
+/** ioctls about the fd itself, which the kernel serves for any file */
+const FD_IOCTLS = new Set([0x5450 /* FIONCLEX */, 0x5451 /* FIOCLEX */, 0x5421 /* FIONBIO */, 0x5452 /* FIOASYNC */]);
+
+/** One open(2) of a device: what its placeholder fds (dups and inherited copies) share. */
+export interface OpenDevice {
+  device: DeviceFile;
+  owner: OpenFileOwner;
+  /** O_RDONLY, O_WRONLY or O_RDWR */
+  access: number;
+  /** the file position (read, write, lseek) */
+  pos: number;
+  /** the supervisor's end of the placeholder's socket pair */
+  end: number;
+}
+
+export class OpenDevices {
+  /** by the inode of the placeholder's socket */
+  private byIno = new Map<number, OpenDevice>();
+
+  constructor(private hv: Hypervisor) {}
+
+  /** Gives the caller of an open(2) a placeholder for device, and answers the call. */
+  open(call: SyscallCall, owner: OpenFileOwner, device: DeviceFile, flags: number): Answer {
+    const pair = Buffer.alloc(8);
+    const r = native.syscall(SYS_socketpair, AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair);
+    if (r < 0) return Answer.error(-r);
+    const [end, theirs] = [pair.readInt32LE(0), pair.readInt32LE(4)];
+    const ino = fs.fstatSync(theirs).ino;
+    let answer: Answer;
+    try {
+      answer = this.place(call, theirs, VIRTUAL_FD_RANGE.low, undefined, (flags & O_CLOEXEC) !== 0);
+    } finally {
+      native.syscall(SYS_close, theirs);
+    }
+    if (answer.kind !== 'answered') {
+      native.syscall(SYS_close, end);
+      return answer;
+    }
+    native.syscall(SYS_fcntl, end, F_SETFL, O_NONBLOCK);
+    const open: OpenDevice = { device, owner, access: flags & O_ACCMODE, pos: 0, end };
+    this.byIno.set(ino, open);
+    this.hv.registry.acquire(owner.entry); // an open device keeps its mount busy (umount: EBUSY)
+    this.hv.watchReadable(end, () => this.closed(ino));
+    return answer;
+  }
+
+  /** The open device whose placeholder fd N of tid is, if it is one. */
+  of(tid: number, fd: number): OpenDevice | undefined {
+    if (fd < VIRTUAL_FD_RANGE.low || fd > VIRTUAL_FD_RANGE.high || this.byIno.size === 0) return undefined;
+    try {
+      return this.byIno.get(fs.statSync(`/proc/${tid}/fd/${fd}`).ino);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Injects file into the caller at a free number of the reserved range (at least min), or at
+   * exactly `at`, and answers the call with that number.
+   */
+  place(call: SyscallCall, file: number, min: number, at: number | undefined, cloexec: boolean): Answer {
+    const target = at ?? freeNumber(call.tid, Math.max(min, VIRTUAL_FD_RANGE.low));
+    if (target === undefined) return Answer.error('EMFILE');
+    const r = native.addFd(call.id, file, target, { send: true, cloexec });
+    // (a number at or past the caller's RLIMIT_NOFILE is refused with EBADF)
+    if (r < 0) return Answer.error(r === -9 ? 'EMFILE' : -r);
+    return Answer.answered();
+  }
+
+  /** The last placeholder of an open is gone. */
+  private closed(ino: number): void {
+    const open = this.byIno.get(ino);
+    if (!open) return;
+    this.byIno.delete(ino);
+    native.syscall(SYS_close, open.end);
+    try {
+      open.device.close?.();
+    } finally {
+      this.hv.registry.release(open.owner.entry);
+    }
+  }
+}
+
+/** The lowest number from min up in the reserved range that tid has no fd at. */
+function freeNumber(tid: number, min: number): number | undefined {
+  let used: Set<number>;
+  try {
+    used = new Set(fs.readdirSync(`/proc/${tid}/fd`).map(Number));
+  } catch {
+    return undefined;
+  }
+  for (let n = min; n <= VIRTUAL_FD_RANGE.high; n++) if (!used.has(n)) return n;
+  return undefined;
+}
+
+/** Serves a notified fd call (fd family) when its fd is a device placeholder; else the kernel does it. */
+export async function deviceFdSyscall(hv: Hypervisor, call: SyscallCall): Promise<Answer> {
+  const open = hv.devices.of(call.tid, call.int(0));
+  if (!open) {
+    // the other fd of a two-fd call may be one (sendfile, splice, copy_file_range, tee)
+    const second = { sendfile: 1, splice: 2, copy_file_range: 2, tee: 1 }[call.name as 'tee'];
+    return second !== undefined && hv.devices.of(call.tid, call.int(second)) ? Answer.error('EINVAL') : Answer.continue();
+  }
+  switch (call.name) {
+    case 'read':
+    case 'pread64':
+    case 'readv':
+    case 'preadv':
+    case 'preadv2':
+    case 'write':
+    case 'pwrite64':
+    case 'writev':
+    case 'pwritev':
+    case 'pwritev2':
+      return transfer(call, open);
+    case 'lseek':
+      return Answer.value(seek(open, call.long(1), call.int(2)));
+    case 'ioctl':
+      return ioctl(call, open);
+    case 'fstat':
+      return (await fstatDevice(hv, call)) ?? Answer.error('ENODEV'); // its device was removed
+    case 'fsync':
+    case 'fdatasync':
+    case 'syncfs': {
+      const r = native.syscall(SYS_fdatasync, open.device.fd);
+      return r < 0 ? Answer.error(-r) : Answer.value(0);
+    }
+    case 'sync_file_range':
+    case 'readahead':
+    case 'fadvise64':
+      return Answer.value(0);
+    case 'ftruncate':
+      return Answer.error('EINVAL'); // only regular files have a length to set
+    case 'fallocate':
+    case 'mmap': // (the image is not mapped for it: mke2fs and fdisk do not ask)
+      return Answer.error(call.name === 'mmap' ? 'ENODEV' : 'EOPNOTSUPP');
+    case 'getdents':
+    case 'getdents64':
+      return Answer.error('ENOTDIR');
+    case 'sendfile':
+    case 'splice':
+    case 'copy_file_range':
+    case 'tee':
+    case 'vmsplice':
+      return Answer.error('EINVAL'); // callers fall back to read and write
+    case 'dup':
+      return dup(hv, call, VIRTUAL_FD_RANGE.low, undefined, false);
+    case 'dup2':
+    case 'dup3': {
+      const to = call.int(1);
+      if (to === call.int(0)) return call.name === 'dup2' ? Answer.value(to) : Answer.error('EINVAL');
+      return dup(hv, call, 0, to, call.name === 'dup3' && (call.int(2) & O_CLOEXEC) !== 0);
+    }
+    case 'fcntl': {
+      const cmd = call.int(1);
+      if (cmd === F_DUPFD || cmd === F_DUPFD_CLOEXEC) return dup(hv, call, call.int(2), undefined, cmd === F_DUPFD_CLOEXEC);
+      return Answer.continue();
+    }
+    default:
+      // close, flock, fstatfs: the kernel's; the socket calls say ENOTSOCK
+      return SOCKET_CALLS.has(call.name) ? Answer.error('ENOTSOCK') : Answer.continue();
+  }
+}
+
+const SOCKET_CALLS = new Set(['accept', 'accept4', 'sendto', 'recvfrom', 'sendmsg', 'recvmsg', 'sendmmsg', 'recvmmsg', 'shutdown', 'listen', 'getsockname', 'getpeername', 'setsockopt', 'getsockopt']);
+
+/**
+ * dup, dup2, dup3 and F_DUPFD of a placeholder: the copy must be in the reserved range too (a
+ * copy at a low number would be read and written by the kernel without the device).
+ */
+function dup(hv: Hypervisor, call: SyscallCall, min: number, at: number | undefined, cloexec: boolean): Answer {
+  if (at !== undefined && (at < VIRTUAL_FD_RANGE.low || at > VIRTUAL_FD_RANGE.high)) {
+    // (a shell redirection of a device, `> /dev/hda1`: not served yet)
+    hv.logger.debug('D', call.tid, `${call.name}: a device fd copied out of the reserved range: ENXIO`);
+    return Answer.error('ENXIO');
+  }
+  const pidfd = native.syscall(SYS_pidfd_open, call.tid, 0);
+  if (pidfd < 0) return Answer.error(-pidfd);
+  try {
+    const file = native.syscall(SYS_pidfd_getfd, pidfd, call.int(0), 0);
+    if (file < 0) return Answer.error(-file);
+    try {
+      return hv.devices.place(call, file, min, at, cloexec);
+    } finally {
+      native.syscall(SYS_close, file);
+    }
+  } finally {
+    native.syscall(SYS_close, pidfd);
+  }
+}
+
+/** lseek on a device: SEEK_SET, SEEK_CUR, SEEK_END within its size (EINVAL past it, as for a block device). */
+function seek(open: OpenDevice, offset: number, whence: number): number {
+  const base = whence === SEEK_SET ? 0 : whence === SEEK_CUR ? open.pos : whence === SEEK_END ? open.device.size : NaN;
+  const pos = base + offset;
+  if (!(pos >= 0 && pos <= open.device.size)) throw new SyscallError('EINVAL');
+  open.pos = pos;
+  return pos;
+}
+
+/** The (address, length) pieces a call reads into or writes from. */
+function pieces(call: SyscallCall): Array<[bigint, number]> {
+  if (call.name === 'read' || call.name === 'write' || call.name === 'pread64' || call.name === 'pwrite64') return [[call.args[1], call.long(2)]];
+  const count = call.int(2);
+  if (count < 0 || count > UIO_MAXIOV) throw new SyscallError('EINVAL');
+  const iov = call.readMem(call.args[1], 16 * count);
+  const out: Array<[bigint, number]> = [];
+  for (let i = 0; i < count; i++) out.push([iov.readBigUInt64LE(16 * i), Number(iov.readBigInt64LE(16 * i + 8))]);
+  return out;
+}
+
+/** The explicit offset of a p* call, or undefined (the file position: also preadv2 with -1). */
+function explicitOffset(call: SyscallCall): number | undefined {
+  if (call.name === 'pread64' || call.name === 'pwrite64' || call.name === 'preadv' || call.name === 'pwritev') return call.long(3);
+  if (call.name === 'preadv2' || call.name === 'pwritev2') return call.long(3) === -1 ? undefined : call.long(3);
+  return undefined;
+}
+
+/** read, write and their vector and positioned forms, clipped to the device as the kernel clips a block device. */
+function transfer(call: SyscallCall, open: OpenDevice): Answer {
+  const writing = call.name.includes('write');
+  if (open.access === (writing ? O_RDONLY : O_WRONLY)) return Answer.error('EBADF');
+  const at = explicitOffset(call);
+  if (at !== undefined && at < 0) return Answer.error('EINVAL');
+  const { device } = open;
+  const list = pieces(call);
+  if (list.some(([, len]) => len < 0)) return Answer.error('EINVAL');
+  if (writing && device.readOnly) return Answer.error('EPERM');
+  let pos = at ?? open.pos;
+  let done = 0;
+  for (const [addr, want] of list) {
+    const len = Math.min(want, Math.max(0, device.size - pos));
+    if (len === 0) {
+      if (want > 0 && writing && done === 0) return Answer.error('ENOSPC');
+      if (want > 0) break;
+      continue;
+    }
+    const n = (writing ? native.memToFile : native.fileToMem)(call.tid, addr, len, device.fd, device.offset + pos);
+    if (n < 0) {
+      if (done > 0) break;
+      return Answer.error(-n);
+    }
+    pos += n;
+    done += n;
+    if (n < len) break;
+  }
+  if (at === undefined) open.pos = pos;
+  return Answer.value(done);
+}
+
+async function ioctl(call: SyscallCall, open: OpenDevice): Promise<Answer> {
+  const request = call.int(1) >>> 0;
+  if (FD_IOCTLS.has(request)) return Answer.continue();
+  if (!open.device.ioctl) return Answer.error('ENOTTY');
+  const arg: IoctlArg = {
+    address: call.args[2],
+    read: (len) => call.readMem(call.args[2], len),
+    write: (data) => call.writeMem(call.args[2], data),
+  };
+  return Answer.value(await open.device.ioctl(request, arg));
+}
+
+/**
+ * fstat of a device placeholder: the device file's metadata, as its module gives it (also for
+ * the AT_EMPTY_PATH forms of newfstatat and statx, with their layout). Undefined when fd N is
+ * no placeholder.
+ */
+export function fstatDevice(hv: Hypervisor, call: SyscallCall, layout: CallLayout = FSTAT_LAYOUT): Promise<Answer | undefined> | undefined {
+  const open = hv.devices.of(call.tid, call.int(0));
+  return open && writeOwnerStat(call, layout, open.owner);
+}
+const FSTAT_LAYOUT: CallLayout = { paths: [], out: [{ arg: 1, size: 144 }] };
