@@ -19,10 +19,14 @@
 namespace {
 
 // Fast-path actions per syscall number, chosen by TypeScript. ACT_PATH: decided by the path
-// fast path (paths.cc) from the mount table.
-enum Action : uint8_t { ACT_CONTINUE = 0, ACT_JS = 1, ACT_PATH = 2 };
+// fast path (paths.cc) from the mount table. ACT_FD: JS when one of the call's fd arguments
+// (gFdArgs: a bit per argument) is in the reserved range of placeholders, else CONTINUE (the
+// filter also notifies fds 0-2, which matter only for tracked processes).
+enum Action : uint8_t { ACT_CONTINUE = 0, ACT_JS = 1, ACT_PATH = 2, ACT_FD = 3 };
 constexpr int kMaxNr = 1024;
 std::atomic<uint8_t> gActions[kMaxNr];
+std::atomic<uint8_t> gFdArgs[kMaxNr];
+std::atomic<int> gVfdLow{0}, gVfdHigh{-1};
 // Tracked thread ids (processes with virtual state): every notification of theirs goes to JS.
 constexpr uint32_t kMaxTid = 1u << 22;  // PID_MAX_LIMIT on 64-bit
 std::atomic<uint64_t> gTracked[kMaxTid / 64];
@@ -70,7 +74,14 @@ Action ActionFor(const struct seccomp_notif *n) {
   if (nr < 0) return ACT_JS;  // VUOS virtual syscalls (-1..-5)
   if (gTrackedCount.load(std::memory_order_relaxed) > 0 && !TestBit(gChecked, n->pid)) return ACT_JS;
   if (nr >= kMaxNr) return ACT_CONTINUE;
-  return (Action)gActions[nr].load(std::memory_order_relaxed);
+  Action act = (Action)gActions[nr].load(std::memory_order_relaxed);
+  if (act != ACT_FD) return act;
+  uint8_t fdArgs = gFdArgs[nr].load(std::memory_order_relaxed);
+  for (int i = 0; i < 6; i++) {
+    int fd = (int)(uint32_t)n->data.args[i];
+    if ((fdArgs >> i) & 1 && fd >= gVfdLow.load(std::memory_order_relaxed) && fd <= gVfdHigh.load(std::memory_order_relaxed)) return ACT_JS;
+  }
+  return ACT_CONTINUE;
 }
 
 void SendContinue(uint64_t id) {
@@ -210,8 +221,13 @@ Napi::Value AddFd(const Napi::CallbackInfo &info) {
 
 Napi::Value SetActions(const Napi::CallbackInfo &info) {
   Napi::Uint8Array a = info[0].As<Napi::Uint8Array>();
-  for (size_t i = 0; i < (size_t)kMaxNr; i++)
+  Napi::Uint8Array fdArgs = info[1].As<Napi::Uint8Array>();
+  gVfdLow.store(info[2].As<Napi::Number>().Int32Value());
+  gVfdHigh.store(info[3].As<Napi::Number>().Int32Value());
+  for (size_t i = 0; i < (size_t)kMaxNr; i++) {
+    gFdArgs[i].store(i < fdArgs.ElementLength() ? fdArgs[i] : 0, std::memory_order_relaxed);
     gActions[i].store(i < a.ElementLength() ? a[i] : (uint8_t)ACT_CONTINUE, std::memory_order_relaxed);
+  }
   return info.Env().Undefined();
 }
 

@@ -5,7 +5,10 @@
 #include <fcntl.h>
 #include <string>
 #include <sys/syscall.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
+#include <unordered_map>
 #include <unistd.h>
 #include <vector>
 
@@ -141,6 +144,35 @@ Napi::Value Execve(const Napi::CallbackInfo &info) {
 // JavaScript buffer per call.
 constexpr size_t kTransferPiece = 4u << 20;
 
+// The file of fd mapped whole (shared, read-only), kept while fd is that file: a read is then
+// one copy, from the page cache straight into the target. Null when fd cannot be mapped.
+struct Mapping {
+  dev_t dev;
+  ino_t ino;
+  off_t size;
+  void *addr;
+};
+const uint8_t *MappedFile(int fd, off_t *size) {
+  static std::unordered_map<int, Mapping> maps;  // (the JavaScript thread's only)
+  struct stat st;
+  if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size == 0) return nullptr;
+  auto it = maps.find(fd);
+  if (it != maps.end()) {
+    Mapping &m = it->second;
+    if (m.dev == st.st_dev && m.ino == st.st_ino && m.size == st.st_size) {
+      *size = m.size;
+      return (const uint8_t *)m.addr;
+    }
+    munmap(m.addr, m.size);
+    maps.erase(it);
+  }
+  void *addr = mmap(nullptr, st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+  if (addr == MAP_FAILED) return nullptr;
+  maps[fd] = {st.st_dev, st.st_ino, st.st_size, addr};
+  *size = st.st_size;
+  return (const uint8_t *)addr;
+}
+
 // fileToMem(pid, addr, len, fd, pos) -> bytes copied (short at the file's end) or -errno
 Napi::Value FileToMem(const Napi::CallbackInfo &info) {
   pid_t pid = info[0].As<Napi::Number>().Int32Value();
@@ -148,6 +180,12 @@ Napi::Value FileToMem(const Napi::CallbackInfo &info) {
   size_t len = (size_t)info[2].As<Napi::Number>().Int64Value();
   int fd = info[3].As<Napi::Number>().Int32Value();
   off_t pos = (off_t)info[4].As<Napi::Number>().Int64Value();
+  off_t size;
+  if (const uint8_t *map = MappedFile(fd, &size)) {
+    size_t n = pos >= size ? 0 : std::min<size_t>(len, size - pos);
+    int err = n ? WriteTarget(pid, addr, map + pos, n) : 0;
+    return Napi::Number::New(info.Env(), err ? -err : (double)n);
+  }
   static thread_local std::vector<uint8_t> buf;
   size_t done = 0;
   while (done < len) {

@@ -17,6 +17,8 @@ Run command in a partial virtual machine (VUOS view); load modules with vu_insmo
   -x, --nonesting         modules' own file access is not virtualized
   -S, --noseccomp         no native fast path: every notified syscall goes to the hypervisor
       --seccomp           use the native fast path (the default)
+      --stdio-devices     a virtual device may become fd 0, 1 or 2 (dd if=/dev/hda1, cat > /dev/hda1);
+                          their reads and writes then all cost a round trip to umvu
   -f, --rc FILE           run FILE instead of /etc/vurc and ~/.vurc
   -N, --norc              run no rc file
   -V, --vu_name NAME      name of the view (see vuname)
@@ -30,6 +32,7 @@ Run command in a partial virtual machine (VUOS view); load modules with vu_insmo
 interface Options {
   nonesting: boolean;
   noFastPath: boolean;
+  stdioDevices: boolean;
   rc?: string;
   norc: boolean;
   name?: string;
@@ -69,7 +72,7 @@ function parseLevel(v: string, what: string): number {
 }
 
 export function parseOptions(argv: string[]): Options {
-  const o: Options = { nonesting: false, noFastPath: false, norc: false, debugtags: [], debugcols: [], command: [], commandIndex: 0 };
+  const o: Options = { nonesting: false, noFastPath: false, stdioDevices: false, norc: false, debugtags: [], debugcols: [], command: [], commandIndex: 0 };
   let i = 0;
   const set = (opt: string, value: string | undefined) => {
     switch (opt) {
@@ -84,6 +87,9 @@ export function parseOptions(argv: string[]): Options {
         break;
       case 'seccomp':
         o.noFastPath = false;
+        break;
+      case 'stdio-devices':
+        o.stdioDevices = true;
         break;
       case 'N':
         o.norc = true;
@@ -119,7 +125,7 @@ export function parseOptions(argv: string[]): Options {
     }
     if (a.startsWith('--')) {
       const [name, inline] = a.slice(2).split(/=(.*)/s, 2);
-      const opt = name === 'seccomp' ? 'seccomp' : LONG[name];
+      const opt = name === 'seccomp' || name === 'stdio-devices' ? name : LONG[name];
       if (!opt) fail(`unrecognized option '${a}'`);
       let value = inline;
       if (WITH_ARG.has(opt) && value === undefined) {
@@ -215,6 +221,7 @@ async function main(): Promise<void> {
     viewName: o.name,
     noFastPath: o.noFastPath,
     noNesting: o.nonesting,
+    stdioDevices: o.stdioDevices,
     nofile: Number(env.UMVU_NOFILE) || undefined,
     keepFds: inheritedFds(listed),
     closeFds: listed ? [0, 1, 2].filter((fd) => !listed.includes(fd)) : [],

@@ -4,7 +4,7 @@
  * Layout: foreign architectures are refused; negative numbers -1..-5 (VUOS virtual syscalls)
  * are notified; other numbers with the x32 bit are refused; the rest is a binary search over
  * runs of syscall numbers that share a rule. `fd` rules test the low 32 bits of an argument
- * (the kernel truncates fds to int) against the reserved virtual-fd range.
+ * (the kernel truncates fds to int) against the reserved virtual-fd range (and 0-2).
  */
 import { SYSCALLS, MAX_KNOWN_NR, type FilterRule } from './syscalls/x86_64.js';
 import { VIRTUAL_FD_RANGE } from './vfd.js';
@@ -40,11 +40,16 @@ interface Segment {
   rule: FilterRule;
 }
 
-const ruleKey = (r: FilterRule) => (r.kind === 'fd' ? `fd:${r.args.join(',')}` : r.kind);
+const ruleKey = (r: FilterRule) => (r.kind === 'fd' ? `fd:${r.args.join(',')}:${r.stdio.join(',')}` : r.kind);
 
 export interface FilterOptions {
   /** notify every syscall the filter would allow (umvu -d s: a complete syscall log) */
   notifyAll?: boolean;
+  /**
+   * also notify the I/O calls on fds 0-2 (umvu --stdio-devices), where dd and shells put the
+   * devices they open: every read and write on a standard fd then costs a notification
+   */
+  stdioDevices?: boolean;
 }
 
 function segments(opts: FilterOptions): Segment[] {
@@ -60,7 +65,7 @@ function segments(opts: FilterOptions): Segment[] {
   return out;
 }
 
-function leaf(rule: FilterRule): Insn[] {
+function leaf(rule: FilterRule, opts: FilterOptions): Insn[] {
   switch (rule.kind) {
     case 'allow':
       return [stmt(BPF_RET_K, SECCOMP_RET_ALLOW)];
@@ -72,6 +77,8 @@ function leaf(rule: FilterRule): Insn[] {
       const out: Insn[] = [];
       for (const arg of rule.args) {
         out.push(stmt(BPF_LD_W_ABS, offsetArgLow(arg)));
+        // (0, 1 and 2 jump straight to the notify below)
+        if (opts.stdioDevices && rule.stdio.includes(arg)) out.push(jump(BPF_JMP_JGT_K, 2, 0, 2));
         out.push(jump(BPF_JMP_JGE_K, VIRTUAL_FD_RANGE.low, 0, 2));
         out.push(jump(BPF_JMP_JGT_K, VIRTUAL_FD_RANGE.high, 1, 0));
         out.push(stmt(BPF_RET_K, SECCOMP_RET_USER_NOTIF));
@@ -84,11 +91,11 @@ function leaf(rule: FilterRule): Insn[] {
 
 // Binary search: "nr >= pivot ? right : left", with an unconditional jump (32-bit offset) to
 // reach the right subtree so that no conditional jump exceeds BPF's 8-bit offsets.
-function tree(segs: Segment[]): Insn[] {
-  if (segs.length === 1) return leaf(segs[0].rule);
+function tree(segs: Segment[], opts: FilterOptions): Insn[] {
+  if (segs.length === 1) return leaf(segs[0].rule, opts);
   const mid = segs.length >> 1;
-  const left = tree(segs.slice(0, mid));
-  const right = tree(segs.slice(mid));
+  const left = tree(segs.slice(0, mid), opts);
+  const right = tree(segs.slice(mid), opts);
   return [jump(BPF_JMP_JGE_K, segs[mid].lo, 0, 1), stmt(BPF_JMP_JA, left.length), ...left, ...right];
 }
 
@@ -98,12 +105,12 @@ function tree(segs: Segment[]): Insn[] {
  */
 function hotPath(opts: FilterOptions): Insn[] {
   if (opts.notifyAll) return [];
-  const fdCheck = leaf({ kind: 'fd', args: [0] });
+  const fdCheck = leaf(SYSCALLS[0].filter, opts); // (read's rule is write's)
   return [jump(BPF_JMP_JGT_K, 1, 0, 1), stmt(BPF_JMP_JA, fdCheck.length), ...fdCheck];
 }
 
 export function generateFilter(opts: FilterOptions = {}): Insn[] {
-  const body = tree(segments(opts));
+  const body = tree(segments(opts), opts);
   const notKnown: Insn[] = [
     // nr >= 0x40000000 (unsigned): -1..-5 are VUOS virtual syscalls, anything else (x32) refused
     jump(BPF_JMP_JGE_K, 0xfffffffb, 0, 1),

@@ -18,6 +18,7 @@ import { credSyscall, CREDENTIAL_CHANGES } from './families/cred.js';
 import { DirViews } from './path/dirviews.js';
 import { Shadows } from './vfs/shadows.js';
 import { isVirtualFs } from './vfs/types.js';
+import { VIRTUAL_FD_RANGE } from './vfd.js';
 import { mountSyscall } from './families/mount.js';
 import { openSource, pathArgsOf, pathSyscall } from './families/path.js';
 import { NO_PATH_TABLE, nativePathTable } from './path/native-table.js';
@@ -40,6 +41,8 @@ export interface ViewOptions {
   noFastPath?: boolean;
   /** -x: modules' own file access is not virtualized */
   noNesting?: boolean;
+  /** a device may become fd 0-2: the filter notifies the I/O calls on those (families/devices.ts) */
+  stdioDevices?: boolean;
   /** RLIMIT_NOFILE soft limit the view starts with */
   nofile?: number;
   /** fds the view inherits from umvu's caller */
@@ -55,6 +58,11 @@ const ACT_CONTINUE = 0;
 const ACT_JS = 1;
 /** decided by the native path fast path (path/native-table.ts) */
 const ACT_PATH = 2;
+/** JS when an fd argument is a placeholder's number (the reserved range), else continue */
+const ACT_FD = 3;
+/** per syscall number, a bit per fd argument of its filter rule (for ACT_FD) */
+const FD_ARGS = new Uint8Array(1024);
+for (const s of SYSCALLS) if (s.filter.kind === 'fd') for (const a of s.filter.args) FD_ARGS[s.nr] |= 1 << a;
 const CTL_RECORD = 12;
 const CTL_EXEC_FAILED = 3;
 const CTL_ROOT_EXIT = 4;
@@ -88,6 +96,8 @@ export class Hypervisor {
   viewName = '';
   readonly serverId = process.pid;
   noNesting = false;
+  /** umvu --stdio-devices: the filter notifies the I/O calls on fds 0-2 (families/devices.ts) */
+  stdioDevices = false;
   private noFastPath = false;
   private controlFd = -1;
   private readableHandlers = new Map<number, () => void>();
@@ -179,12 +189,13 @@ export class Hypervisor {
     const devices = entries.some((e) => isVirtualFs(e.options.files));
     for (const s of SYSCALLS) {
       if (actions[s.nr] === ACT_JS) continue;
-      if ((files && s.family === 'exec') || (devices && s.family === 'fd')) actions[s.nr] = ACT_JS;
+      if (files && s.family === 'exec') actions[s.nr] = ACT_JS;
+      else if (devices && s.family === 'fd') actions[s.nr] = ACT_FD;
       else if (s.family === 'path' && (files || (mounts && (s.name === 'open' || s.name === 'openat'))))
         // getcwd: only a process with a virtual cwd or root (tracked: all its calls go to JS) differs
         actions[s.nr] = table && pathArgsOf(s.name)?.length ? ACT_PATH : table && s.name === 'getcwd' ? ACT_CONTINUE : ACT_JS;
     }
-    native.setActions(actions);
+    native.setActions(actions, FD_ARGS, VIRTUAL_FD_RANGE.low, VIRTUAL_FD_RANGE.high);
     native.setTraceAll(this.noFastPath || this.logger.isGlobal('s'));
   }
 
@@ -194,7 +205,8 @@ export class Hypervisor {
     this.noFastPath = !!opts.noFastPath;
     this.noNesting = !!opts.noNesting;
     this.updateFastPath();
-    const filter = filterBytes(generateFilter({ notifyAll: this.logger.isGlobal('s') }));
+    this.stdioDevices = !!opts.stdioDevices;
+    const filter = filterBytes(generateFilter({ notifyAll: this.logger.isGlobal('s'), stdioDevices: this.stdioDevices }));
     const view = native.spawnView({
       path: opts.path,
       argv: opts.argv,

@@ -33,6 +33,11 @@ export class VuProcess {
   root: string | undefined;
   /** it may have other credentials than umvu (families/cred.ts): its path calls come to JS */
   ownCredentials = false;
+  /**
+   * it put a device at fd 0, 1 or 2 (dd, a shell redirection: families/devices.ts): its calls
+   * on those fds come to JS, where they are served while the fd is still the device
+   */
+  stdioDevices = false;
   readonly moduleData = new Map<Service, unknown>();
   constructor(
     readonly tid: number,
@@ -40,7 +45,7 @@ export class VuProcess {
   ) {}
 
   get tracked(): boolean {
-    return this.localTags !== '' || this.moduleData.size > 0 || this.vcwd !== undefined || this.root !== undefined || this.ownCredentials;
+    return this.localTags !== '' || this.moduleData.size > 0 || this.vcwd !== undefined || this.root !== undefined || this.ownCredentials || this.stdioDevices;
   }
 }
 
@@ -116,6 +121,7 @@ export class ProcessTable {
     child.vcwd = parent.vcwd;
     child.root = parent.root;
     child.ownCredentials = parent.ownCredentials;
+    child.stdioDevices = parent.stdioDevices;
     for (const [service, d] of parent.moduleData) {
       const inherited = this.hooks.clone(service, d, flags);
       if (inherited !== undefined) child.moduleData.set(service, inherited);

@@ -33,13 +33,16 @@ describe('native path table (what the listener may decide alone)', () => {
     ]);
   });
 
-  it('leaves everything to JavaScript with a mount on / or a prefix entry', () => {
+  it('leaves everything to JavaScript with a mount on /', () => {
     const r = new Registry();
     r.add('path', '/', svc, { files: bind('/src') });
     assert.equal(nativePathTable(r.all('path')), undefined);
+  });
+
+  it('marks prefix entries (/dev/hda, which also owns /dev/hda1...)', () => {
     const p = new Registry();
     p.add('path', '/dev/hda', svc, { prefix: true });
-    assert.equal(nativePathTable(p.all('path')), undefined);
+    assert.deepEqual(nativePathTable(p.all('path'))!.mounts, [{ path: '/dev/hda', namePrefix: true }]);
   });
 
   it('describes the path arguments of the path calls, and the native operations', () => {

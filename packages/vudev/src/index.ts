@@ -94,7 +94,8 @@ async function makeDevice(name: string, req: MountRequest, o: VudevOptions): Pro
       try {
         image = await api.openSource(source, !o.readOnly);
       } catch (e) {
-        throw fail(`vudevpartx: ${source}: ${(e as Error).message}`, (e as { errno?: number }).errno ?? 'EINVAL');
+        const { code, message } = e as NodeJS.ErrnoException;
+        throw fail(`vudevpartx: ${source}: ${message}`, code && /^E[A-Z]+$/.test(code) ? code : 'EINVAL');
       }
       const disk = new Disk(image, { partitioned: true, readOnly: o.readOnly, report });
       return { type: S_IFBLK, has: (n) => disk.has(n), open: (n, flags) => disk.open(n, flags), close: () => image.close() };

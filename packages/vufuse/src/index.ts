@@ -7,6 +7,7 @@
  */
 import fs from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import { defineModule, linux, SyscallError, type Entry, type ModuleApi, type MountRequest } from '@vuos/core';
 import { opsToVirtualFs, runOp, type FuseOps } from './ops.js';
 import { findSubmodule, type MountOptions } from './submodule.js';
@@ -28,8 +29,10 @@ const FLAG_WORDS: Array<[number, string]> = [
 let api: ModuleApi;
 const log = (message: string) => api.printk(3, message);
 
-export function mountOptions(req: Pick<MountRequest, 'data' | 'flags' | 'fstype' | 'target'>): MountOptions {
-  const options: MountOptions = { words: [], readOnly: (req.flags & MS_RDONLY) !== 0, fstype: req.fstype, target: req.target };
+function mountOptions(req: MountRequest, cwd: string): MountOptions {
+  const readOnly = (req.flags & MS_RDONLY) !== 0;
+  const openSource = () => api.openSource(path.resolve(cwd, req.source), !readOnly);
+  const options: MountOptions = { words: [], readOnly, fstype: req.fstype, target: req.target, openSource };
   for (const word of req.data.split(',').filter(Boolean)) {
     if (word.startsWith('fmt=')) options.fmt = word.slice(4);
     // open files are shadows the core keeps: an unlinked one is already gone from the file system
@@ -55,13 +58,13 @@ function fail(errno: string | number, message: string): never {
 
 async function mount(req: MountRequest): Promise<void> {
   const name = req.fstype.slice('vufuse'.length);
-  const options = mountOptions(req);
   let cwd = '/';
   try {
     cwd = fs.readlinkSync(`/proc/${req.call.tid}/cwd`);
   } catch {
     // the caller is gone: its mount is looked up from /
   }
+  const options = mountOptions(req, cwd);
   if (isDaemonType(name)) return mountWithDaemon(api, name, req, options, cwd);
   const submodule = await findSubmodule(name, cwd).catch((e) => fail('EINVAL', `vufuse: ${req.fstype}: cannot load: ${(e as Error)?.message ?? e}`));
   if (!submodule) fail('ENODEV', `vufuse: unknown file system type ${req.fstype}`);

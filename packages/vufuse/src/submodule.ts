@@ -5,7 +5,7 @@
  * and npm packages (or ~/.vu/modules files) named vufuse<NAME>, found as vu_insmod finds modules.
  */
 import { pathToFileURL } from 'node:url';
-import { resolveModule } from '@vuos/core';
+import { resolveModule, type SourceFile } from '@vuos/core';
 import type { FuseOps } from './ops.js';
 
 /** What a submodule is told about its mount. */
@@ -19,6 +19,11 @@ export interface MountOptions {
   fstype: string;
   /** the mount point (canonical, absolute) */
   target: string;
+  /**
+   * opens the source as the view shows it (read-only when mounted so): a host file, or a
+   * device of another module such as a vudev partition; with umvu -x, the host's file
+   */
+  openSource(): Promise<SourceFile>;
 }
 
 export type SubmoduleFactory = (source: string, options: MountOptions) => FuseOps | Promise<FuseOps>;

@@ -85,7 +85,7 @@ export class OpenDevices {
 
   /** The open device whose placeholder fd N of tid is, if it is one. */
   of(tid: number, fd: number): OpenDevice | undefined {
-    if (fd < VIRTUAL_FD_RANGE.low || fd > VIRTUAL_FD_RANGE.high || this.byIno.size === 0) return undefined;
+    if (!placeable(this.hv, fd) || this.byIno.size === 0) return undefined;
     try {
       return this.byIno.get(fs.statSync(`/proc/${tid}/fd/${fd}`).ino);
     } catch {
@@ -119,6 +119,9 @@ export class OpenDevices {
     }
   }
 }
+
+/** fd numbers where a placeholder is served: the reserved range, and 0-2 with umvu --stdio-devices (filter.ts) */
+const placeable = (hv: Hypervisor, fd: number) => (fd >= VIRTUAL_FD_RANGE.low && fd <= VIRTUAL_FD_RANGE.high) || (hv.stdioDevices && fd >= 0 && fd <= 2);
 
 /** The lowest number from min up in the reserved range that tid has no fd at. */
 function freeNumber(tid: number, min: number): number | undefined {
@@ -204,14 +207,20 @@ export async function deviceFdSyscall(hv: Hypervisor, call: SyscallCall): Promis
 const SOCKET_CALLS = new Set(['accept', 'accept4', 'sendto', 'recvfrom', 'sendmsg', 'recvmsg', 'sendmmsg', 'recvmmsg', 'shutdown', 'listen', 'getsockname', 'getpeername', 'setsockopt', 'getsockopt']);
 
 /**
- * dup, dup2, dup3 and F_DUPFD of a placeholder: the copy must be in the reserved range too (a
- * copy at a low number would be read and written by the kernel without the device).
+ * dup, dup2, dup3 and F_DUPFD of a placeholder: the copy must be where the filter notifies its
+ * calls: in the reserved range or, with umvu --stdio-devices, at 0-2 (dd reopens its files
+ * there, shells redirect there), whose calls come to JS once the process is tracked. A copy
+ * elsewhere would be read and written by the kernel without the device: refused with ENXIO.
  */
 function dup(hv: Hypervisor, call: SyscallCall, min: number, at: number | undefined, cloexec: boolean): Answer {
-  if (at !== undefined && (at < VIRTUAL_FD_RANGE.low || at > VIRTUAL_FD_RANGE.high)) {
-    // (a shell redirection of a device, `> /dev/hda1`: not served yet)
-    hv.logger.debug('D', call.tid, `${call.name}: a device fd copied out of the reserved range: ENXIO`);
+  if (at !== undefined && !placeable(hv, at)) {
+    if (at <= 2) hv.logger.printk(4, `umvu: a device cannot become fd ${at} of process ${call.tid} (${call.name}): start umvu with --stdio-devices`);
     return Answer.error('ENXIO');
+  }
+  if (at !== undefined && at <= 2) {
+    const p = hv.procs.ensure(call.tid);
+    p.stdioDevices = true;
+    hv.procs.update(p);
   }
   const pidfd = native.syscall(SYS_pidfd_open, call.tid, 0);
   if (pidfd < 0) return Answer.error(-pidfd);

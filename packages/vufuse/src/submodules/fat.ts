@@ -9,7 +9,7 @@
  */
 import fs from 'node:fs';
 import * as FatFs from 'js-fatfs';
-import { linux } from '@vuos/core';
+import { linux, type SourceFile } from '@vuos/core';
 import type { FuseOps, FuseStat } from '../ops.js';
 import type { MountOptions } from '../submodule.js';
 
@@ -75,9 +75,9 @@ function fatDate(ms: number): [number, number] {
 }
 
 /** The volume's layout, from the boot sector (an image without partitions). */
-function geometry(image: number): { ss: number; clusters: number; perCluster: number; dataStart: number } {
+function geometry(image: SourceFile): { ss: number; clusters: number; perCluster: number; dataStart: number } {
   const boot = Buffer.alloc(512);
-  fs.readSync(image, boot, 0, 512, 0);
+  fs.readSync(image.fd, boot, 0, 512, image.offset);
   const ss = boot.readUInt16LE(11);
   if (![512, 1024, 2048, 4096].includes(ss) || !boot[13]) return { ss: 512, clusters: 0, perCluster: 1, dataStart: 0 };
   const total = boot.readUInt16LE(19) || boot.readUInt32LE(32);
@@ -86,11 +86,11 @@ function geometry(image: number): { ss: number; clusters: number; perCluster: nu
   return { ss, clusters: Math.max(0, Math.floor((total - dataStart) / boot[13])), perCluster: boot[13], dataStart };
 }
 
-export default async function fat(source: string, options: MountOptions): Promise<FuseOps> {
-  const image = fs.openSync(source, options.readOnly ? 'r' : 'r+');
+export default async function fat(_source: string, options: MountOptions): Promise<FuseOps> {
+  const image = await options.openSource(); // (a partition of a vudev disk, too)
   const { ss, clusters, perCluster, dataStart } = geometry(image);
   const clusterBytes = ss * perCluster;
-  const sectors = Math.floor(fs.fstatSync(image).size / ss);
+  const sectors = Math.floor(image.size / ss);
   // the disk FatFs sees: the image file; a failure (a truncated image) is a disk error
   const io = (what: () => number, bytes: number) => {
     try {
@@ -103,8 +103,8 @@ export default async function fat(source: string, options: MountOptions): Promis
     diskio: {
       initialize: () => 0,
       status: () => 0,
-      read: (ff, _drv, buff, sector, count) => io(() => fs.readSync(image, ff.HEAPU8, buff, count * ss, sector * ss), count * ss),
-      write: (ff, _drv, buff, sector, count) => io(() => fs.writeSync(image, ff.HEAPU8, buff, count * ss, sector * ss), count * ss),
+      read: (ff, _drv, buff, sector, count) => io(() => fs.readSync(image.fd, ff.HEAPU8, buff, count * ss, image.offset + sector * ss), count * ss),
+      write: (ff, _drv, buff, sector, count) => io(() => fs.writeSync(image.fd, ff.HEAPU8, buff, count * ss, image.offset + sector * ss), count * ss),
       ioctl: (ff, _drv, cmd, buff) => {
         if (cmd === FatFs.GET_SECTOR_COUNT) ff.setValue(buff, sectors, 'i32');
         else if (cmd === FatFs.GET_SECTOR_SIZE) ff.setValue(buff, ss, 'i16');
@@ -116,7 +116,7 @@ export default async function fat(source: string, options: MountOptions): Promis
   const volume = ff.malloc(FatFs.sizeof_FATFS);
   const fr = ff.f_mount(volume, '', 1);
   if (fr !== FatFs.FR_OK) {
-    fs.closeSync(image);
+    image.close();
     throw Object.assign(new Error(fr === FatFs.FR_NO_FILESYSTEM ? 'no FAT file system' : `cannot mount (FatFs error ${fr})`), { errno: 22 });
   }
   const info = ff.malloc(FatFs.sizeof_FILINFO);
@@ -237,12 +237,12 @@ export default async function fat(source: string, options: MountOptions): Promis
         const crossed = end % clusterBytes === 0 && before !== clust && before !== 0;
         const sector = end % ss ? next : crossed ? dataStart + (before - 1) * perCluster - 1 : next - 1;
         const buf = Buffer.alloc(ss);
-        if (fs.readSync(image, buf, 0, ss, sector * ss) !== ss) return -5;
+        if (fs.readSync(image.fd, buf, 0, ss, image.offset + sector * ss) !== ss) return -5;
         const entry = buf.subarray((end - 32) % ss, ((end - 32) % ss) + 32);
         // it must be the entry read: its attributes and size
         if ((entry[11] & 0x37) !== ff.FILINFO_fattrib(info) || entry.readUInt32LE(28) !== ff.FILINFO_fsize(info)) return -5;
         fn(entry);
-        fs.writeSync(image, buf, 0, ss, sector * ss);
+        fs.writeSync(image.fd, buf, 0, ss, image.offset + sector * ss);
         // FatFs' window may hold that sector: it must not write the old one back
         if (ff.getValue(volume + FATFS_WINSECT, 'i32') >>> 0 === sector) ff.HEAPU8.set(buf, volume + FATFS_WIN);
         return 0;
@@ -395,8 +395,8 @@ export default async function fat(source: string, options: MountOptions): Promis
     },
     destroy: op(() => {
       ff.f_unmount('');
-      if (!options.readOnly) fs.fdatasyncSync(image);
-      fs.closeSync(image);
+      if (!options.readOnly) fs.fdatasyncSync(image.fd);
+      image.close();
     }),
   };
   return ops;
