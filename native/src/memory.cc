@@ -154,18 +154,24 @@ struct Mapping {
 };
 const uint8_t *MappedFile(int fd, off_t *size) {
   static std::unordered_map<int, Mapping> maps;  // (the JavaScript thread's only)
-  struct stat st;
-  if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size == 0) return nullptr;
-  auto it = maps.find(fd);
-  if (it != maps.end()) {
+  // mappings of fds closed or reused since (an unmounted image) go: they would hold the file
+  for (auto it = maps.begin(); it != maps.end();) {
+    struct stat now;
     Mapping &m = it->second;
-    if (m.dev == st.st_dev && m.ino == st.st_ino && m.size == st.st_size) {
-      *size = m.size;
-      return (const uint8_t *)m.addr;
+    if (fstat(it->first, &now) == 0 && now.st_dev == m.dev && now.st_ino == m.ino && now.st_size == m.size) {
+      ++it;
+      continue;
     }
     munmap(m.addr, m.size);
-    maps.erase(it);
+    it = maps.erase(it);
   }
+  auto it = maps.find(fd);
+  if (it != maps.end()) {
+    *size = it->second.size;
+    return (const uint8_t *)it->second.addr;
+  }
+  struct stat st;
+  if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size == 0) return nullptr;
   void *addr = mmap(nullptr, st.st_size, PROT_READ, MAP_SHARED, fd, 0);
   if (addr == MAP_FAILED) return nullptr;
   maps[fd] = {st.st_dev, st.st_ino, st.st_size, addr};
