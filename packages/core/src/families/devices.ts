@@ -20,6 +20,8 @@ import { writeOwnerStat, type CallLayout, type OpenFileOwner } from './vfs.js';
 import { O_ACCMODE, O_CLOEXEC, O_RDONLY, O_WRONLY } from '../linux.js';
 
 const SYS_socketpair = 53;
+const SYS_read = 0;
+const EAGAIN = 11;
 const SYS_close = 3;
 const SYS_fcntl = 72;
 const SYS_fdatasync = 75;
@@ -35,8 +37,12 @@ const F_DUPFD_CLOEXEC = 1030;
 const SEEK_SET = 0;
 const SEEK_CUR = 1;
 const SEEK_END = 2;
+const SEEK_DATA = 3;
+const SEEK_HOLE = 4;
 /** the kernel's limit on iovec counts (readv, writev...) */
 const UIO_MAXIOV = 1024;
+/** where what is written into a placeholder's socket past the filter goes */
+const DRAIN = Buffer.alloc(4096);
 /** ioctls about the fd itself, which the kernel serves for any file */
 const FD_IOCTLS = new Set([0x5450 /* FIONCLEX */, 0x5451 /* FIOCLEX */, 0x5421 /* FIONBIO */, 0x5452 /* FIOASYNC */]);
 
@@ -106,10 +112,18 @@ export class OpenDevices {
     return Answer.answered();
   }
 
-  /** The last placeholder of an open is gone. */
+  /**
+   * The supervisor's end of an open became readable: the last placeholder is gone (EOF), or
+   * somebody wrote into the socket past the filter (AIO...): that is dropped.
+   */
   private closed(ino: number): void {
     const open = this.byIno.get(ino);
     if (!open) return;
+    const r = native.syscall(SYS_read, open.end, DRAIN, DRAIN.length);
+    if (r > 0 || r === -EAGAIN) {
+      this.hv.watchReadable(open.end, () => this.closed(ino));
+      return;
+    }
     this.byIno.delete(ino);
     native.syscall(SYS_close, open.end);
     try {
@@ -237,11 +251,21 @@ function dup(hv: Hypervisor, call: SyscallCall, min: number, at: number | undefi
   }
 }
 
-/** lseek on a device: SEEK_SET, SEEK_CUR, SEEK_END within its size (EINVAL past it, as for a block device). */
+/**
+ * lseek on a device, as on a Linux block device: within its size (EINVAL past it); it is all
+ * data, so SEEK_DATA stays and SEEK_HOLE goes to the end (ENXIO from the end on).
+ */
 function seek(open: OpenDevice, offset: number, whence: number): number {
-  const base = whence === SEEK_SET ? 0 : whence === SEEK_CUR ? open.pos : whence === SEEK_END ? open.device.size : NaN;
-  const pos = base + offset;
-  if (!(pos >= 0 && pos <= open.device.size)) throw new SyscallError('EINVAL');
+  const { size } = open.device;
+  let pos: number;
+  if (whence === SEEK_SET) pos = offset;
+  else if (whence === SEEK_CUR) pos = open.pos + offset;
+  else if (whence === SEEK_END) pos = size + offset;
+  else if (whence === SEEK_DATA || whence === SEEK_HOLE) {
+    if (offset < 0 || offset >= size) throw new SyscallError(offset < 0 ? 'EINVAL' : 'ENXIO');
+    pos = whence === SEEK_DATA ? offset : size;
+  } else throw new SyscallError('EINVAL');
+  if (!(pos >= 0 && pos <= size)) throw new SyscallError('EINVAL');
   open.pos = pos;
   return pos;
 }
