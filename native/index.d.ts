@@ -57,6 +57,15 @@ export function recvPackets(fd: number): { packets: Buffer[]; eof: boolean; erro
 export function sendPacket(fd: number, parts: Buffer[]): number;
 export function readString(pid: number, addr: bigint, max?: number): string | null;
 export function writeMem(pid: number, addr: bigint, data: Buffer): number;
+/**
+ * The device I/O fast path (devices.cc): read/write/pread64/pwrite64 on a placeholder whose
+ * socket has inode ino are served by the listener: `size` bytes of host fd `fd` from `offset`.
+ */
+export function deviceAdd(ino: number, fd: number, offset: number, size: number, access: number, readOnly: boolean): void;
+export function deviceRemove(ino: number): void;
+/** The placeholder's file position (set to pos first, if given); -1 if ino is unknown. */
+export function devicePos(ino: number, pos?: number): number;
+export function deviceReadOnly(ino: number, readOnly: boolean): void;
 /** pread(fd, len at pos) into pid's memory at addr: bytes copied (fewer at the file's end) or -errno. */
 export function fileToMem(pid: number, addr: bigint, len: number, fd: number, pos: number): number;
 /** pid's memory at addr (len bytes) pwritten to fd at pos: bytes copied or -errno. */

@@ -32,6 +32,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitPtrace(env, exports);
   InitPaths(env, exports);
   InitPacket(env, exports);
+  InitDevices(env, exports);
   return exports;
 }
 

@@ -46,6 +46,7 @@ void InitMemory(Napi::Env env, Napi::Object exports);
 void InitPaths(Napi::Env env, Napi::Object exports);
 void InitPtrace(Napi::Env env, Napi::Object exports);
 void InitPacket(Napi::Env env, Napi::Object exports);
+void InitDevices(Napi::Env env, Napi::Object exports);
 
 // The seccomp listener fd of the view (-1 before it starts).
 int ListenerFd();
@@ -58,6 +59,13 @@ constexpr uint64_t kPage = 4096;
 // Target memory (memory.cc): bytes read (-1: none), and 0 or errno.
 ssize_t ReadTarget(pid_t pid, uint64_t addr, uint8_t *out, size_t len);
 int WriteTarget(pid_t pid, uint64_t addr, const void *data, size_t len);
+// Bytes between a host file (at pos) and a target's memory: bytes copied, or -errno.
+ssize_t CopyFileToTarget(pid_t pid, uint64_t addr, size_t len, int fd, off_t pos);
+ssize_t CopyTargetToFile(pid_t pid, uint64_t addr, size_t len, int fd, off_t pos);
+
+// The device I/O fast path (devices.cc): true when the call was a device's and is answered.
+// stdioToo: fds 0-2 may be devices (a tracked process, umvu --stdio-devices).
+bool HandleDeviceCall(int listener, const struct seccomp_notif *n, bool stdioToo, int vfdLow, int vfdHigh);
 
 // The native path fast path (paths.cc), for syscalls TypeScript marked ACT_PATH.
 enum PathVerdict { PATH_CONTINUE, PATH_JS, PATH_ANSWERED };

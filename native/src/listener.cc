@@ -102,6 +102,9 @@ void ListenerLoop() {
       usleep(1000);
       continue;
     }
+    if (!gTraceAll.load(std::memory_order_relaxed) &&
+        HandleDeviceCall(gListener, n, TestBit(gTracked, n->pid), gVfdLow.load(std::memory_order_relaxed), gVfdHigh.load(std::memory_order_relaxed)))
+      continue;
     Action act = ActionFor(n);
     PathVerdict v = act == ACT_CONTINUE ? PATH_CONTINUE : act == ACT_PATH ? HandlePathCall(gListener, n) : PATH_JS;
     if (v == PATH_CONTINUE) SendContinue(n->id);

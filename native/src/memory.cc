@@ -8,6 +8,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <mutex>
 #include <unordered_map>
 #include <unistd.h>
 #include <vector>
@@ -48,6 +49,93 @@ int WriteTarget(pid_t pid, uint64_t addr, const void *data, size_t len) {
   int err = errno;
   close(fd);
   return n == (ssize_t)len ? 0 : n < 0 ? err : EFAULT;
+}
+
+// Moves bytes between a host file and a target's memory (the I/O of a device whose bytes are a
+// host file's: vudev), in pieces of at most 4 MiB, without a JavaScript buffer per call.
+constexpr size_t kTransferPiece = 4u << 20;
+
+// The file of fd mapped whole (shared, read-only), kept while fd is that file: a read is then
+// one copy, from the page cache straight into the target. Null when fd cannot be mapped.
+struct Mapping {
+  dev_t dev;
+  ino_t ino;
+  off_t size;
+  void *addr;
+};
+std::mutex gMapsMu;  // (the listener thread and the JavaScript thread both read devices)
+std::unordered_map<int, Mapping> gMaps;
+
+const uint8_t *MappedFile(int fd, off_t *size) {
+  // mappings of fds closed or reused since (an unmounted image) go: they would hold the file
+  for (auto it = gMaps.begin(); it != gMaps.end();) {
+    struct stat now;
+    Mapping &m = it->second;
+    if (fstat(it->first, &now) == 0 && now.st_dev == m.dev && now.st_ino == m.ino && now.st_size == m.size) {
+      ++it;
+      continue;
+    }
+    munmap(m.addr, m.size);
+    it = gMaps.erase(it);
+  }
+  auto it = gMaps.find(fd);
+  if (it != gMaps.end()) {
+    *size = it->second.size;
+    return (const uint8_t *)it->second.addr;
+  }
+  struct stat st;
+  if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size == 0) return nullptr;
+  void *addr = mmap(nullptr, st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+  if (addr == MAP_FAILED) return nullptr;
+  gMaps[fd] = {st.st_dev, st.st_ino, st.st_size, addr};
+  *size = st.st_size;
+  return (const uint8_t *)addr;
+}
+
+ssize_t CopyFileToTarget(pid_t pid, uint64_t addr, size_t len, int fd, off_t pos) {
+  {
+    std::lock_guard<std::mutex> lock(gMapsMu);
+    off_t size;
+    if (const uint8_t *map = MappedFile(fd, &size)) {
+      size_t n = pos >= size ? 0 : std::min<size_t>(len, size - pos);
+      int err = n ? WriteTarget(pid, addr, map + pos, n) : 0;
+      return err ? -err : (ssize_t)n;
+    }
+  }
+  static thread_local std::vector<uint8_t> buf;
+  size_t done = 0;
+  while (done < len) {
+    size_t want = std::min(len - done, kTransferPiece);
+    if (buf.size() < want) buf.resize(want);
+    ssize_t n = pread(fd, buf.data(), want, pos + (off_t)done);
+    if (n < 0) return done ? (ssize_t)done : -errno;
+    if (n == 0) break;
+    int err = WriteTarget(pid, addr + done, buf.data(), n);
+    if (err) return done ? (ssize_t)done : -err;
+    done += n;
+    if ((size_t)n < want) break;
+  }
+  return done;
+}
+
+ssize_t CopyTargetToFile(pid_t pid, uint64_t addr, size_t len, int fd, off_t pos) {
+  static thread_local std::vector<uint8_t> buf;
+  size_t done = 0;
+  while (done < len) {
+    size_t want = std::min(len - done, kTransferPiece);
+    if (buf.size() < want) buf.resize(want);
+    // one request for the whole piece; page by page only when part of it is unreadable
+    struct iovec local = {buf.data(), want};
+    struct iovec remote = {(void *)(addr + done), want};
+    ssize_t got = process_vm_readv(pid, &local, 1, &remote, 1, 0);
+    if (got != (ssize_t)want) got = ReadTarget(pid, addr + done, buf.data(), want);
+    if (got <= 0) return done ? (ssize_t)done : -EFAULT;
+    ssize_t n = pwrite(fd, buf.data(), got, pos + (off_t)done);
+    if (n < 0) return done ? (ssize_t)done : -errno;
+    done += n;
+    if (n < got || got < (ssize_t)want) break;
+  }
+  return done;
 }
 
 namespace {
@@ -139,46 +227,6 @@ Napi::Value Execve(const Napi::CallbackInfo &info) {
 }
 
 
-// Moves bytes between a host file and a target's memory through one buffer, in pieces of at
-// most 4 MiB: the I/O of a device fd whose bytes are a host file's (vudev), without a
-// JavaScript buffer per call.
-constexpr size_t kTransferPiece = 4u << 20;
-
-// The file of fd mapped whole (shared, read-only), kept while fd is that file: a read is then
-// one copy, from the page cache straight into the target. Null when fd cannot be mapped.
-struct Mapping {
-  dev_t dev;
-  ino_t ino;
-  off_t size;
-  void *addr;
-};
-const uint8_t *MappedFile(int fd, off_t *size) {
-  static std::unordered_map<int, Mapping> maps;  // (the JavaScript thread's only)
-  // mappings of fds closed or reused since (an unmounted image) go: they would hold the file
-  for (auto it = maps.begin(); it != maps.end();) {
-    struct stat now;
-    Mapping &m = it->second;
-    if (fstat(it->first, &now) == 0 && now.st_dev == m.dev && now.st_ino == m.ino && now.st_size == m.size) {
-      ++it;
-      continue;
-    }
-    munmap(m.addr, m.size);
-    it = maps.erase(it);
-  }
-  auto it = maps.find(fd);
-  if (it != maps.end()) {
-    *size = it->second.size;
-    return (const uint8_t *)it->second.addr;
-  }
-  struct stat st;
-  if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size == 0) return nullptr;
-  void *addr = mmap(nullptr, st.st_size, PROT_READ, MAP_SHARED, fd, 0);
-  if (addr == MAP_FAILED) return nullptr;
-  maps[fd] = {st.st_dev, st.st_ino, st.st_size, addr};
-  *size = st.st_size;
-  return (const uint8_t *)addr;
-}
-
 // fileToMem(pid, addr, len, fd, pos) -> bytes copied (short at the file's end) or -errno
 Napi::Value FileToMem(const Napi::CallbackInfo &info) {
   pid_t pid = info[0].As<Napi::Number>().Int32Value();
@@ -186,26 +234,7 @@ Napi::Value FileToMem(const Napi::CallbackInfo &info) {
   size_t len = (size_t)info[2].As<Napi::Number>().Int64Value();
   int fd = info[3].As<Napi::Number>().Int32Value();
   off_t pos = (off_t)info[4].As<Napi::Number>().Int64Value();
-  off_t size;
-  if (const uint8_t *map = MappedFile(fd, &size)) {
-    size_t n = pos >= size ? 0 : std::min<size_t>(len, size - pos);
-    int err = n ? WriteTarget(pid, addr, map + pos, n) : 0;
-    return Napi::Number::New(info.Env(), err ? -err : (double)n);
-  }
-  static thread_local std::vector<uint8_t> buf;
-  size_t done = 0;
-  while (done < len) {
-    size_t want = std::min(len - done, kTransferPiece);
-    if (buf.size() < want) buf.resize(want);
-    ssize_t n = pread(fd, buf.data(), want, pos + (off_t)done);
-    if (n < 0) return Napi::Number::New(info.Env(), done ? (double)done : -errno);
-    if (n == 0) break;
-    int err = WriteTarget(pid, addr + done, buf.data(), n);
-    if (err) return Napi::Number::New(info.Env(), done ? (double)done : -err);
-    done += n;
-    if ((size_t)n < want) break;
-  }
-  return Napi::Number::New(info.Env(), (double)done);
+  return Napi::Number::New(info.Env(), (double)CopyFileToTarget(pid, addr, len, fd, pos));
 }
 
 // memToFile(pid, addr, len, fd, pos) -> bytes copied or -errno
@@ -215,23 +244,7 @@ Napi::Value MemToFile(const Napi::CallbackInfo &info) {
   size_t len = (size_t)info[2].As<Napi::Number>().Int64Value();
   int fd = info[3].As<Napi::Number>().Int32Value();
   off_t pos = (off_t)info[4].As<Napi::Number>().Int64Value();
-  static thread_local std::vector<uint8_t> buf;
-  size_t done = 0;
-  while (done < len) {
-    size_t want = std::min(len - done, kTransferPiece);
-    if (buf.size() < want) buf.resize(want);
-    // one request for the whole piece; page by page only when part of it is unreadable
-    struct iovec local = {buf.data(), want};
-    struct iovec remote = {(void *)(addr + done), want};
-    ssize_t got = process_vm_readv(pid, &local, 1, &remote, 1, 0);
-    if (got != (ssize_t)want) got = ReadTarget(pid, addr + done, buf.data(), want);
-    if (got <= 0) return Napi::Number::New(info.Env(), done ? (double)done : -EFAULT);
-    ssize_t n = pwrite(fd, buf.data(), got, pos + (off_t)done);
-    if (n < 0) return Napi::Number::New(info.Env(), done ? (double)done : -errno);
-    done += n;
-    if (n < got || got < (ssize_t)want) break;
-  }
-  return Napi::Number::New(info.Env(), (double)done);
+  return Napi::Number::New(info.Env(), (double)CopyTargetToFile(pid, addr, len, fd, pos));
 }
 
 }  // namespace

@@ -4,11 +4,12 @@
  * The process gets a placeholder fd in the reserved range (vfd.ts), so that the filter
  * notifies its calls, and nothing else it does leaves the kernel. The placeholder is one end
  * of a socket pair: the supervisor's end reads EOF when the last copy of the process' end is
- * closed (close, exit, exec with O_CLOEXEC, a dup closed later...), which ends the open. Its
- * file position is kept here, per open (shared by dup and fork as the kernel shares it).
+ * closed (close, exit, exec with O_CLOEXEC, a dup closed later...), which ends the open.
  *
- * Reads and writes move bytes between the device's range of a host file and the caller's
- * memory in one native step each: one round trip to the supervisor per call, whatever its size.
+ * read, write, pread64 and pwrite64 are served by the listener thread (native/src/devices.cc),
+ * which also keeps the file position, per open (shared by dup and fork as the kernel shares it).
+ * The other calls come here; the vector ones also move bytes between the device's range of a
+ * host file and the caller's memory in one native step each.
  */
 import fs from 'node:fs';
 import { native } from '../native.js';
@@ -52,8 +53,8 @@ export interface OpenDevice {
   owner: OpenFileOwner;
   /** O_RDONLY, O_WRONLY or O_RDWR */
   access: number;
-  /** the file position (read, write, lseek) */
-  pos: number;
+  /** the inode of the placeholder's socket: its key here and in the native fast path */
+  ino: number;
   /** the supervisor's end of the placeholder's socket pair */
   end: number;
 }
@@ -82,11 +83,18 @@ export class OpenDevices {
       return answer;
     }
     native.syscall(SYS_fcntl, end, F_SETFL, O_NONBLOCK);
-    const open: OpenDevice = { device, owner, access: flags & O_ACCMODE, pos: 0, end };
+    const open: OpenDevice = { device, owner, access: flags & O_ACCMODE, ino, end };
     this.byIno.set(ino, open);
+    // read, write, pread64 and pwrite64 are served by the listener thread; it keeps the position
+    native.deviceAdd(ino, device.fd, device.offset, device.size, open.access, device.readOnly);
     this.hv.registry.acquire(owner.entry); // an open device keeps its mount busy (umount: EBUSY)
     this.hv.watchReadable(end, () => this.closed(ino));
     return answer;
+  }
+
+  /** Tells the native fast path which devices refuse writes now. */
+  syncReadOnly(): void {
+    for (const open of this.byIno.values()) native.deviceReadOnly(open.ino, open.device.readOnly);
   }
 
   /** The open device whose placeholder fd N of tid is, if it is one. */
@@ -125,6 +133,7 @@ export class OpenDevices {
       return;
     }
     this.byIno.delete(ino);
+    native.deviceRemove(ino);
     native.syscall(SYS_close, open.end);
     try {
       open.device.close?.();
@@ -172,7 +181,7 @@ export async function deviceFdSyscall(hv: Hypervisor, call: SyscallCall): Promis
     case 'lseek':
       return Answer.value(seek(open, call.long(1), call.int(2)));
     case 'ioctl':
-      return ioctl(call, open);
+      return ioctl(hv, call, open);
     case 'fstat':
       return (await fstatDevice(hv, call)) ?? Answer.error('ENODEV'); // its device was removed
     case 'fsync':
@@ -259,15 +268,14 @@ function seek(open: OpenDevice, offset: number, whence: number): number {
   const { size } = open.device;
   let pos: number;
   if (whence === SEEK_SET) pos = offset;
-  else if (whence === SEEK_CUR) pos = open.pos + offset;
+  else if (whence === SEEK_CUR) pos = native.devicePos(open.ino) + offset;
   else if (whence === SEEK_END) pos = size + offset;
   else if (whence === SEEK_DATA || whence === SEEK_HOLE) {
     if (offset < 0 || offset >= size) throw new SyscallError(offset < 0 ? 'EINVAL' : 'ENXIO');
     pos = whence === SEEK_DATA ? offset : size;
   } else throw new SyscallError('EINVAL');
   if (!(pos >= 0 && pos <= size)) throw new SyscallError('EINVAL');
-  open.pos = pos;
-  return pos;
+  return native.devicePos(open.ino, pos);
 }
 
 /** The (address, length) pieces a call reads into or writes from. */
@@ -298,7 +306,7 @@ function transfer(call: SyscallCall, open: OpenDevice): Answer {
   const list = pieces(call);
   if (list.some(([, len]) => len < 0)) return Answer.error('EINVAL');
   if (writing && device.readOnly) return Answer.error('EPERM');
-  let pos = at ?? open.pos;
+  let pos = at ?? native.devicePos(open.ino);
   let done = 0;
   for (const [addr, want] of list) {
     const len = Math.min(want, Math.max(0, device.size - pos));
@@ -316,11 +324,11 @@ function transfer(call: SyscallCall, open: OpenDevice): Answer {
     done += n;
     if (n < len) break;
   }
-  if (at === undefined) open.pos = pos;
+  if (at === undefined) native.devicePos(open.ino, pos);
   return Answer.value(done);
 }
 
-async function ioctl(call: SyscallCall, open: OpenDevice): Promise<Answer> {
+async function ioctl(hv: Hypervisor, call: SyscallCall, open: OpenDevice): Promise<Answer> {
   const request = call.int(1) >>> 0;
   if (FD_IOCTLS.has(request)) return Answer.continue();
   if (!open.device.ioctl) return Answer.error('ENOTTY');
@@ -329,7 +337,9 @@ async function ioctl(call: SyscallCall, open: OpenDevice): Promise<Answer> {
     read: (len) => call.readMem(call.args[2], len),
     write: (data) => call.writeMem(call.args[2], data),
   };
-  return Answer.value(await open.device.ioctl(request, arg));
+  const value = await open.device.ioctl(request, arg);
+  hv.devices.syncReadOnly(); // (BLKROSET)
+  return Answer.value(value);
 }
 
 /**
