@@ -130,6 +130,40 @@ vuumount m; vuumount q; cat view.txt; echo ==; cat q.sums`;
     const fsck = spawnSync('e2fsck', ['-fn', path.join(t.dir, 'e.img')], { encoding: 'utf8' });
     assert.equal(fsck.status, 0, fsck.stdout + fsck.stderr);
   });
+  it('the vudev seed example as the user: gdisk on an empty 1 GiB file as /dev/hda, mkfs.ext4 and fuse2fs on /dev/hda1', async () => {
+    const t = dirFor(work, 'vudev', user);
+    t.setup();
+    const mnt = path.join(t.dir, 'mnt');
+    // (mkfs.ext4 makes the root directory root's since e2fsprogs 1.43, and fuse2fs checks
+    // permissions as a kernel FUSE mount would: the user gives it to itself, as above)
+    const script = `cd ${t.dir}; vu_insmod vudev vufuse || exit 11; truncate -s 1G disk; vumount -t vudevpartx disk /dev/hda || exit 12
+printf 'n\\n\\n\\n+200M\\n\\nn\\n\\n\\n\\n\\nw\\nY\\n' | gdisk /dev/hda > gdisk.out; echo "gdisk: $?"; ls -l /dev/hda1 /dev/hda2; [ -b /dev/hda1 ] || exit 13
+mkfs.ext4 -q -E root_owner=$(id -u):$(id -g) /dev/hda1; echo "mkfs: $?"; mkdir ${mnt}; vumount -t vufuseext2 -o rw+ /dev/hda1 ${mnt} || exit 14
+echo ciao > ${mnt}/hello; ls -l ${mnt}; vuumount ${mnt}; echo "umount: $?"; vuumount /dev/hda; echo "umount: $?"`;
+    const r = await runUmvu(bash(script), { user, env: { PATH: `${path.join(REPO, 'packages/cli/bin')}:${BASE_PATH}` } });
+    const out = r.stdout.replace(/^\S+: Writing to the journal is not supported\.\n/m, '');
+    const node = (n: number) => `brw------- 0 ${user.name} ${user.name === 'root' ? 'root' : spawnSync('id', ['-gn', user.name], { encoding: 'utf8' }).stdout.trim()} 0, ${n} `;
+    const lines = out.split('\n');
+    assert.equal(lines[0], 'gdisk: 0', JSON.stringify(r));
+    assert.ok(lines[1].startsWith(node(1)) && lines[1].endsWith(' /dev/hda1'), JSON.stringify(r));
+    assert.ok(lines[2].startsWith(node(2)) && lines[2].endsWith(' /dev/hda2'), JSON.stringify(r));
+    assert.equal(lines[3], 'mkfs: 0');
+    assert.match(out, new RegExp(`^-rw-r--r-- 1 ${user.name} \\S+ +5 .* hello\\nd.* lost\\+found\\numount: 0\\numount: 0\\n$`, 'm'), JSON.stringify(r));
+    // (ls -l lists xattrs; fuse2fs refuses them on a directory the caller may not read: lost+found.
+    // Through kernel FUSE it does the same)
+    assert.equal(r.stderr, `Bad MBR signature 0 0\n${user.uid === 0 ? '' : `ls: ${mnt}/lost+found: Permission denied\n`}`);
+    assert.equal(r.status, 0);
+    // natively: the GPT gdisk wrote, the ext4 file system at partition 1 clean, holding hello
+    const disk = path.join(t.dir, 'disk');
+    assert.equal(fs.statSync(disk).uid, user.uid);
+    const sgdisk = spawnSync('sgdisk', ['-p', disk], { encoding: 'utf8' });
+    assert.match(sgdisk.stdout, /^ +1 +2048 +411647 +200\.0 MiB +8300 /m, sgdisk.stdout + sgdisk.stderr);
+    assert.match(sgdisk.stdout, /^ +2 +411648 /m);
+    const fsck = spawnSync('e2fsck', ['-fn', `${disk}?offset=1048576`], { encoding: 'utf8' });
+    assert.equal(fsck.status, 0, fsck.stdout + fsck.stderr);
+    assert.equal(spawnSync('debugfs', ['-R', 'cat /hello', `${disk}?offset=1048576`], { encoding: 'utf8' }).stdout, 'ciao\n');
+    assert.match(spawnSync('debugfs', ['-R', 'stat /hello', `${disk}?offset=1048576`], { encoding: 'utf8' }).stdout, new RegExp(`User: +${user.uid} +Group: +${user.gid} `));
+  });
   it('chroot into a tree of dynamic programs (any user may chroot in a view)', async () => {
     const t = dirFor(work, 'chroot', user);
     t.setup();

@@ -19,6 +19,10 @@ const BLKROGET = 0x125e;
 const BLKRRPART = 0x125f;
 const BLKGETSIZE = 0x1260;
 const BLKFLSBUF = 0x1261;
+const BLKRASET = 0x1262;
+const BLKRAGET = 0x1263;
+const BLKFRASET = 0x1264;
+const BLKFRAGET = 0x1265;
 const BLKSSZGET = 0x1268;
 const BLKDISCARD = 0x1277;
 const BLKIOMIN = 0x1278;
@@ -29,7 +33,11 @@ const BLKDISCARDZEROES = 0x127c;
 const BLKSECDISCARD = 0x127d;
 const BLKROTATIONAL = 0x127e;
 const BLKZEROOUT = 0x127f;
+const BLKBSZGET = 0x80081270;
+const BLKBSZSET = 0x40081271;
 const BLKGETSIZE64 = 0x80081272;
+/** read-ahead, in sectors (Linux's default 128 KiB) */
+const READ_AHEAD = 256;
 const HDIO_GETGEO = 0x0301;
 /** the geometry Linux makes up for disks without one */
 const HEADS = 255;
@@ -121,6 +129,18 @@ export class Disk {
       case BLKALIGNOFF:
       case BLKDISCARDZEROES:
         arg.write(int32(0));
+        return 0;
+      case BLKRAGET:
+      case BLKFRAGET:
+        arg.write(u64(READ_AHEAD));
+        return 0;
+      case BLKRASET:
+      case BLKFRASET:
+      case BLKBSZSET:
+        return 0; // (kept by nobody: the image's I/O is the page cache's)
+      case BLKBSZGET:
+        // the block size Linux starts a device with: the page size when it divides the size
+        arg.write(int32(part.size % 4096 === 0 ? 4096 : SECTOR));
         return 0;
       case BLKROTATIONAL:
         arg.write(Buffer.alloc(2)); // unsigned short: not rotational

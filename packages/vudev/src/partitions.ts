@@ -129,10 +129,10 @@ function checkRanges(table: Table, diskSize: number): void {
     }
   }
   const kept = sorted.filter(([n]) => table.partitions.has(n));
-  for (let i = 1; i < kept.length; i++) {
-    const [n, p] = kept[i];
-    const [m, q] = kept[i - 1];
-    // (an extended partition contains its logical ones)
-    if (p.start < q.start + q.size && q.size > 2 * SECTOR) table.problems.push(`partitions ${m} and ${n} overlap`);
-  }
+  kept.forEach(([m, q], i) => {
+    for (const [n, p] of kept.slice(i + 1)) {
+      // (an extended partition, shown as its first 2 sectors, contains its logical ones)
+      if (p.start < q.start + q.size && q.size > 2 * SECTOR) table.problems.push(`partitions ${Math.min(m, n)} and ${Math.max(m, n)} overlap`);
+    }
+  });
 }

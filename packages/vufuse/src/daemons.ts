@@ -18,10 +18,16 @@ interface Daemon {
    * (libfuse 3 no longer checks, and rejects the word): a view mounts over any directory
    */
   libfuse2?: boolean;
+  /** words the program is always given */
+  always?: string[];
 }
 
-/** fuse-ext2's convention, kept by vufuseext2: `rw+` writes, plain `rw` stays read-only */
-const ext2: Daemon = { program: 'fuse2fs', libfuse2: true, translate: (w) => (w === 'rw+' ? undefined : w === 'rw' ? 'ro' : w) };
+/**
+ * fuse-ext2's conventions, kept by vufuseext2: `rw+` writes, plain `rw` stays read-only, and
+ * the image's owners and modes do not restrict its user (`fakeroot`: a fresh mkfs.ext4 has a
+ * root-owned root directory, where an unprivileged user still creates files, owned by them)
+ */
+const ext2: Daemon = { program: 'fuse2fs', libfuse2: true, always: ['fakeroot'], translate: (w) => (w === 'rw+' ? undefined : w === 'rw' ? 'ro' : w) };
 /** a read-only file system: its daemon is always told so */
 const readOnly = (program: string, libfuse2 = false): Daemon => ({ program, libfuse2, translate: (w) => (['rw', 'rw+'].includes(w) ? 'ro' : w) });
 
@@ -55,7 +61,7 @@ export async function mountWithDaemon(api: ModuleApi, name: string, req: MountRe
   await api.needModule('fuse');
   const daemon = DAEMONS[name];
   const source = path.resolve(callerCwd, req.source);
-  const words = [...new Set([...options.words.map((w) => daemon.translate(w)), daemon.libfuse2 ? 'nonempty' : undefined].filter((w): w is string => !!w))];
+  const words = [...new Set([...options.words.map((w) => daemon.translate(w)), daemon.libfuse2 ? 'nonempty' : undefined, ...(daemon.always ?? [])].filter((w): w is string => !!w))];
   const argv = argvOf(daemon, words, source, req.target, options.fmt);
   const wait = expectMount({ ...req.info, source, flags: req.flags | (words.includes('ro') ? MS_RDONLY : 0) });
   let timer: NodeJS.Timeout | undefined;

@@ -126,12 +126,21 @@ export class OpenDevices {
    */
   private closed(ino: number): void {
     const open = this.byIno.get(ino);
-    if (!open) return;
+    if (open && !this.endIfClosed(ino, open)) this.hv.watchReadable(open.end, () => this.closed(ino));
+  }
+
+  /**
+   * Ends the opens whose last placeholder is closed already, though their EOF may not be
+   * handled yet: an umount right after the close sees the device free.
+   */
+  caughtUp(): void {
+    for (const [ino, open] of this.byIno) this.endIfClosed(ino, open);
+  }
+
+  /** Ends the open if its socket reads EOF: true when it is over. */
+  private endIfClosed(ino: number, open: OpenDevice): boolean {
     const r = native.syscall(SYS_read, open.end, DRAIN, DRAIN.length);
-    if (r > 0 || r === -EAGAIN) {
-      this.hv.watchReadable(open.end, () => this.closed(ino));
-      return;
-    }
+    if (r > 0 || r === -EAGAIN) return false;
     this.byIno.delete(ino);
     native.deviceRemove(ino);
     native.syscall(SYS_close, open.end);
@@ -140,6 +149,7 @@ export class OpenDevices {
     } finally {
       this.hv.registry.release(open.owner.entry);
     }
+    return true;
   }
 }
 

@@ -54,6 +54,7 @@ export async function mountSyscall(hv: Hypervisor, call: SyscallCall): Promise<A
   // a process working inside keeps it busy, as the kernel's cwd and root do
   if (!(flags & MNT_DETACH) && hv.procs.someWithin(target)) throw new SyscallError('EBUSY');
   await hv.shadows.caughtUp(shadowKey(entry, '')); // a file closed just before is still being written back: not busy
+  hv.devices.caughtUp(); // (and a device closed just before is free)
   if (hv.registry.lookupMountTarget(target) !== entry) throw new SyscallError('EINVAL'); // unmounted meanwhile
   hv.registry.checkRemovable(entry, flags);
   await hv.inModule(entry.service, () => entry.service.definition.umount?.(entry, flags));
