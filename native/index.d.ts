@@ -66,6 +66,18 @@ export function deviceRemove(ino: number): void;
 /** The placeholder's file position (set to pos first, if given); -1 if ino is unknown. */
 export function devicePos(ino: number, pos?: number): number;
 export function deviceReadOnly(ino: number, readOnly: boolean): void;
+/**
+ * A network namespace for a vunet stack (netstack.cc): a holder process that made it, with
+ * `lo` up and `vde0` (a tap, or a veth whose frames `dev` carries); or why it could not.
+ */
+export function netstackStart(opts: { newUserNs: boolean; forceVeth: boolean }):
+  | { pid: number; ctl: number; dev: number; kind: 'tap' | 'veth' }
+  | { errno: number; step: string };
+/** A socket made in the stack's namespace (close-on-exec), or -errno. */
+export function netstackSocket(ctl: number, domain: number, type: number, protocol: number): number;
+/** Joins the frames of dev to the VDE network at url (libvdeplug): a pump id; throws when it cannot. */
+export function netstackPump(dev: number, url: string): number;
+export function netstackPumpStop(id: number): void;
 /** pread(fd, len at pos) into pid's memory at addr: bytes copied (fewer at the file's end) or -errno. */
 export function fileToMem(pid: number, addr: bigint, len: number, fd: number, pos: number): number;
 /** pid's memory at addr (len bytes) pwritten to fd at pos: bytes copied or -errno. */

@@ -33,6 +33,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitPaths(env, exports);
   InitPacket(env, exports);
   InitDevices(env, exports);
+  InitNetstack(env, exports);
   return exports;
 }
 

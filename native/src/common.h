@@ -47,6 +47,7 @@ void InitPaths(Napi::Env env, Napi::Object exports);
 void InitPtrace(Napi::Env env, Napi::Object exports);
 void InitPacket(Napi::Env env, Napi::Object exports);
 void InitDevices(Napi::Env env, Napi::Object exports);
+void InitNetstack(Napi::Env env, Napi::Object exports);
 
 // The seccomp listener fd of the view (-1 before it starts).
 int ListenerFd();

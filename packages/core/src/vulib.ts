@@ -124,6 +124,11 @@ export function setDebugColor(spec: string): void {
   check(native.syscall(VirtualSyscall.vuctl, VuCtl.SET_DEBUGCOLOR, spec));
 }
 
+/** The msocket virtual syscall: type 0 (SOCK_DEFAULT) makes the stack at path the default for domain (0: all). */
+export function msocket(path: string | null, domain: number, type: number, protocol: number): number {
+  return check(native.syscall(VirtualSyscall.msocket, path, domain, type, protocol));
+}
+
 /** mount(2) and umount2(2), as vumount/vuumount call them. */
 export function mount(source: string, target: string, fstype: string, flags: number, data: string): void {
   check(native.syscall(165, source, target, fstype, flags, data));

@@ -31,9 +31,13 @@ export async function virtualSyscall(hv: Hypervisor, call: SyscallCall): Promise
     }
     case VirtualSyscall.vuctl:
       return vuctl(hv, call);
-    case VirtualSyscall.msocket:
-      // served by the networking layer when a stack module is loaded
-      return Answer.error('ENOSYS');
+    case VirtualSyscall.msocket: {
+      // served by the networking module (vunet) when it is loaded
+      const claim = hv.registry.lookup('sc', VirtualSyscall.msocket);
+      if (!claim) return Answer.error('ENOSYS');
+      const handler = claim.data as (c: SyscallCall) => Answer | Promise<Answer>;
+      return hv.inModule(claim.service, () => handler(call));
+    }
     default:
       return Answer.error('ENOSYS');
   }
