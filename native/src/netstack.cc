@@ -22,6 +22,8 @@
 #include <linux/if_packet.h>
 #include <linux/if_tun.h>
 #include <linux/if_ether.h>
+#include <linux/ethtool.h>
+#include <linux/sockios.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <linux/veth.h>
@@ -134,6 +136,20 @@ int MakeVeth(int nsFd) {
   return err;
 }
 
+// The veth end vde0 computes its checksums and segments its packets itself: a packet socket
+// on the far end would otherwise read TCP frames with checksums left to the hardware, and
+// 64 KiB super-frames, which no VDE peer could take.
+bool NoOffloads(int sock) {
+  for (uint32_t cmd : {ETHTOOL_STXCSUM, ETHTOOL_SSG, ETHTOOL_STSO, ETHTOOL_SGSO}) {
+    struct ethtool_value ev = {cmd, 0};
+    struct ifreq ifr = {};
+    strcpy(ifr.ifr_name, "vde0");
+    ifr.ifr_data = (char *)&ev;
+    if (ioctl(sock, SIOCETHTOOL, &ifr) < 0 && cmd == ETHTOOL_STXCSUM) return false;
+  }
+  return true;
+}
+
 // A raw packet socket on vde0p (in the namespace it is in now): vde0's frames, both ways
 int PacketSocket() {
   int s = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_ALL));
@@ -219,6 +235,7 @@ void SendWithFd(int sock, const void *data, size_t len, int fd) {
       errno = err;
       fail(STEP_VETH);
     }
+    if (!NoOffloads(ctl)) fail(STEP_VETH);
     if (setns(hidden, CLONE_NEWNET) < 0) fail(STEP_PACKET);
     int hctl = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (hctl < 0 || !SetUp(hctl, "vde0p", IFF_UP)) fail(STEP_PACKET);
