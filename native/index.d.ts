@@ -38,9 +38,10 @@ export function idValid(id: bigint): boolean;
 export function addFd(id: bigint, srcFd: number, targetFd: number, opts?: { send?: boolean; cloexec?: boolean }): number;
 /**
  * Fast-path action per syscall number (0 continue, 1 JS, 2 path fast path, 3 JS when an fd
- * argument, a bit per argument in fdArgs, is in the reserved range vfdLow..vfdHigh).
+ * argument, a bit per argument in fdArgs, is in the reserved range vfdLow..vfdHigh, or 0-2
+ * with stdioDevices).
  */
-export function setActions(actions: Uint8Array, fdArgs: Uint8Array, vfdLow: number, vfdHigh: number): void;
+export function setActions(actions: Uint8Array, fdArgs: Uint8Array, vfdLow: number, vfdHigh: number, stdioDevices: boolean): void;
 export function setTracked(tid: number, tracked: boolean): void;
 export function setTraceAll(on: boolean): void;
 /** tid was checked not to descend from a tracked process (its first notification went to JS) */

@@ -16,12 +16,18 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <thread>
+#include <unistd.h>
 #include <unordered_map>
 
 namespace {
 
 struct Device {
-  int fd;
+  int fd;  // umvu's own dup of the module's fd: a close by the module cannot redirect a transfer
+  ~Device() {
+    ForgetMapping(fd);
+    close(fd);
+  }
   int64_t offset;
   int64_t size;
   int access;  // O_RDONLY, O_WRONLY or O_RDWR
@@ -53,7 +59,8 @@ void Reply(int listener, uint64_t id, int64_t val, int err, bool continued = fal
 Napi::Value DeviceAdd(const Napi::CallbackInfo &info) {
   auto d = std::make_shared<Device>();
   uint64_t ino = (uint64_t)info[0].As<Napi::Number>().Int64Value();
-  d->fd = info[1].As<Napi::Number>().Int32Value();
+  d->fd = fcntl(info[1].As<Napi::Number>().Int32Value(), F_DUPFD_CLOEXEC, 0);
+  if (d->fd < 0) return ThrowErrno(info.Env(), "deviceAdd", errno);
   d->offset = info[2].As<Napi::Number>().Int64Value();
   d->size = info[3].As<Napi::Number>().Int64Value();
   d->access = info[4].As<Napi::Number>().Int32Value();
@@ -89,6 +96,29 @@ Napi::Value DeviceReadOnly(const Napi::CallbackInfo &info) {
 
 }  // namespace
 
+// Larger transfers run on a thread of their own: the listener must not stop receiving for long.
+constexpr int64_t kInlineMax = 1 << 20;
+
+// Moves the bytes of one call and answers it; the position moves only if the caller gets the
+// answer (it was not interrupted meanwhile).
+void Transfer(int listener, std::shared_ptr<Device> d, struct seccomp_notif n, bool writing, bool positioned, int64_t at) {
+  std::unique_lock<std::mutex> lock(d->posMu, std::defer_lock);
+  if (!positioned) {
+    lock.lock();
+    at = d->pos;
+  }
+  int64_t want = (int64_t)n.data.args[2];
+  int64_t len = std::min<int64_t>(want, std::max<int64_t>(0, d->size - at));
+  if (len == 0) return Reply(listener, n.id, 0, want > 0 && writing ? ENOSPC : 0);
+  uint64_t addr = n.data.args[1];
+  ssize_t r = writing ? CopyTargetToFile(n.pid, addr, len, d->fd, d->offset + at) : CopyFileToTarget(n.pid, addr, len, d->fd, d->offset + at, true);
+  if (r < 0) return Reply(listener, n.id, 0, (int)-r);
+  struct seccomp_notif_resp resp = {};
+  resp.id = n.id;
+  resp.val = r;
+  if (ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, &resp) == 0 && !positioned) d->pos = at + r;
+}
+
 bool HandleDeviceCall(int listener, const struct seccomp_notif *n, bool stdioToo, int vfdLow, int vfdHigh) {
   if (gCount.load(std::memory_order_relaxed) == 0) return false;
   int nr = n->data.nr;
@@ -100,32 +130,22 @@ bool HandleDeviceCall(int listener, const struct seccomp_notif *n, bool stdioToo
   std::string link = "/proc/" + std::to_string(n->pid) + "/fd/" + std::to_string(fd);
   auto d = stat(link.c_str(), &st) == 0 && S_ISSOCK(st.st_mode) ? Find(st.st_ino) : nullptr;
   if (!d) {
-    // fd 0-2 of a tracked process and no device: the kernel's (JS would only check the same)
+    // fd 0-2 and no device: the kernel's (JS would only check the same)
     if (fd > 2) return false;
     Reply(listener, n->id, 0, 0, true);
     return true;
   }
-  uint64_t addr = n->data.args[1];
   int64_t want = (int64_t)n->data.args[2];
   bool positioned = nr == SYS_pread64 || nr == SYS_pwrite64;
   int64_t at = positioned ? (int64_t)n->data.args[3] : 0;
-  if (d->access == (writing ? O_RDONLY : O_WRONLY)) return Reply(listener, n->id, 0, EBADF), true;
-  if (want < 0 || (positioned && at < 0)) return Reply(listener, n->id, 0, EINVAL), true;
+  // (O_ACCMODE 3, "ioctl only", neither reads nor writes)
+  if (d->access == (writing ? O_RDONLY : O_WRONLY) || d->access == O_ACCMODE) return Reply(listener, n->id, 0, EBADF), true;
+  if (want < 0) return Reply(listener, n->id, 0, EFAULT), true;
+  if (positioned && at < 0) return Reply(listener, n->id, 0, EINVAL), true;
   if (writing && d->readOnly) return Reply(listener, n->id, 0, EPERM), true;
-  std::unique_lock<std::mutex> lock(d->posMu, std::defer_lock);
-  if (!positioned) {
-    lock.lock();
-    at = d->pos;
-  }
-  int64_t len = std::min<int64_t>(want, std::max<int64_t>(0, d->size - at));
-  if (len == 0) return Reply(listener, n->id, 0, want > 0 && writing ? ENOSPC : 0), true;
-  ssize_t r = writing ? CopyTargetToFile(n->pid, addr, len, d->fd, d->offset + at) : CopyFileToTarget(n->pid, addr, len, d->fd, d->offset + at);
-  if (r < 0) return Reply(listener, n->id, 0, (int)-r), true;
-  // the position moves only if the caller gets the answer (not interrupted meanwhile)
-  struct seccomp_notif_resp resp = {};
-  resp.id = n->id;
-  resp.val = r;
-  if (ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, &resp) == 0 && !positioned) d->pos = at + r;
+  if (ioctl(listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &n->id) < 0) return true;  // gone, or interrupted
+  if (want <= kInlineMax) Transfer(listener, d, *n, writing, positioned, at);
+  else std::thread(Transfer, listener, d, *n, writing, positioned, at).detach();
   return true;
 }
 

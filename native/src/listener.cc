@@ -27,6 +27,7 @@ constexpr int kMaxNr = 1024;
 std::atomic<uint8_t> gActions[kMaxNr];
 std::atomic<uint8_t> gFdArgs[kMaxNr];
 std::atomic<int> gVfdLow{0}, gVfdHigh{-1};
+std::atomic<bool> gStdioDevices{false};  // umvu --stdio-devices: fds 0-2 may be devices too
 // Tracked thread ids (processes with virtual state): every notification of theirs goes to JS.
 constexpr uint32_t kMaxTid = 1u << 22;  // PID_MAX_LIMIT on 64-bit
 std::atomic<uint64_t> gTracked[kMaxTid / 64];
@@ -79,7 +80,9 @@ Action ActionFor(const struct seccomp_notif *n) {
   uint8_t fdArgs = gFdArgs[nr].load(std::memory_order_relaxed);
   for (int i = 0; i < 6; i++) {
     int fd = (int)(uint32_t)n->data.args[i];
-    if ((fdArgs >> i) & 1 && fd >= gVfdLow.load(std::memory_order_relaxed) && fd <= gVfdHigh.load(std::memory_order_relaxed)) return ACT_JS;
+    if (!((fdArgs >> i) & 1)) continue;
+    if (fd >= gVfdLow.load(std::memory_order_relaxed) && fd <= gVfdHigh.load(std::memory_order_relaxed)) return ACT_JS;
+    if (fd >= 0 && fd <= 2 && gStdioDevices.load(std::memory_order_relaxed)) return ACT_JS;
   }
   return ACT_CONTINUE;
 }
@@ -102,8 +105,10 @@ void ListenerLoop() {
       usleep(1000);
       continue;
     }
-    if (!gTraceAll.load(std::memory_order_relaxed) &&
-        HandleDeviceCall(gListener, n, TestBit(gTracked, n->pid), gVfdLow.load(std::memory_order_relaxed), gVfdHigh.load(std::memory_order_relaxed)))
+    // (a tracked process' calls all go to JS, which logs them)
+    if (!gTraceAll.load(std::memory_order_relaxed) && !TestBit(gTracked, n->pid) &&
+        HandleDeviceCall(gListener, n, gStdioDevices.load(std::memory_order_relaxed), gVfdLow.load(std::memory_order_relaxed),
+                         gVfdHigh.load(std::memory_order_relaxed)))
       continue;
     Action act = ActionFor(n);
     PathVerdict v = act == ACT_CONTINUE ? PATH_CONTINUE : act == ACT_PATH ? HandlePathCall(gListener, n) : PATH_JS;
@@ -227,6 +232,7 @@ Napi::Value SetActions(const Napi::CallbackInfo &info) {
   Napi::Uint8Array fdArgs = info[1].As<Napi::Uint8Array>();
   gVfdLow.store(info[2].As<Napi::Number>().Int32Value());
   gVfdHigh.store(info[3].As<Napi::Number>().Int32Value());
+  gStdioDevices.store(info[4].ToBoolean());
   for (size_t i = 0; i < (size_t)kMaxNr; i++) {
     gFdArgs[i].store(i < fdArgs.ElementLength() ? fdArgs[i] : 0, std::memory_order_relaxed);
     gActions[i].store(i < a.ElementLength() ? a[i] : (uint8_t)ACT_CONTINUE, std::memory_order_relaxed);

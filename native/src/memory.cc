@@ -36,12 +36,14 @@ ssize_t ReadTarget(pid_t pid, uint64_t addr, uint8_t *out, size_t len) {
   return done;
 }
 
-// Writes len bytes at addr of pid -> 0 or errno. /proc/PID/mem also writes read-only pages.
+// Writes len bytes at addr of pid -> 0 or errno (EFAULT: not writable, as for the kernel's own
+// copies). /proc/PID/mem only where process_vm_writev is refused as a whole.
 int WriteTarget(pid_t pid, uint64_t addr, const void *data, size_t len) {
   struct iovec local = {const_cast<void *>(data), len};
   struct iovec remote = {(void *)addr, len};
   ssize_t n = process_vm_writev(pid, &local, 1, &remote, 1, 0);
   if (n == (ssize_t)len) return 0;
+  if (n >= 0 || (errno != EPERM && errno != ENOSYS)) return EFAULT;
   std::string path = "/proc/" + std::to_string(pid) + "/mem";
   int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
   if (fd < 0) return errno;
@@ -55,29 +57,24 @@ int WriteTarget(pid_t pid, uint64_t addr, const void *data, size_t len) {
 // host file's: vudev), in pieces of at most 4 MiB, without a JavaScript buffer per call.
 constexpr size_t kTransferPiece = 4u << 20;
 
-// The file of fd mapped whole (shared, read-only), kept while fd is that file: a read is then
+// The file of fd mapped whole (shared, read-only), kept until ForgetMapping(fd): a read is then
 // one copy, from the page cache straight into the target. Null when fd cannot be mapped.
 struct Mapping {
-  dev_t dev;
-  ino_t ino;
   off_t size;
   void *addr;
 };
-std::mutex gMapsMu;  // (the listener thread and the JavaScript thread both read devices)
+std::mutex gMapsMu;  // (a device may be forgotten by the JavaScript thread)
 std::unordered_map<int, Mapping> gMaps;
 
+void ForgetMapping(int fd) {
+  std::lock_guard<std::mutex> lock(gMapsMu);
+  auto it = gMaps.find(fd);
+  if (it == gMaps.end()) return;
+  munmap(it->second.addr, it->second.size);
+  gMaps.erase(it);
+}
+
 const uint8_t *MappedFile(int fd, off_t *size) {
-  // mappings of fds closed or reused since (an unmounted image) go: they would hold the file
-  for (auto it = gMaps.begin(); it != gMaps.end();) {
-    struct stat now;
-    Mapping &m = it->second;
-    if (fstat(it->first, &now) == 0 && now.st_dev == m.dev && now.st_ino == m.ino && now.st_size == m.size) {
-      ++it;
-      continue;
-    }
-    munmap(m.addr, m.size);
-    it = gMaps.erase(it);
-  }
   auto it = gMaps.find(fd);
   if (it != gMaps.end()) {
     *size = it->second.size;
@@ -87,13 +84,13 @@ const uint8_t *MappedFile(int fd, off_t *size) {
   if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size == 0) return nullptr;
   void *addr = mmap(nullptr, st.st_size, PROT_READ, MAP_SHARED, fd, 0);
   if (addr == MAP_FAILED) return nullptr;
-  gMaps[fd] = {st.st_dev, st.st_ino, st.st_size, addr};
+  gMaps[fd] = {st.st_size, addr};
   *size = st.st_size;
   return (const uint8_t *)addr;
 }
 
-ssize_t CopyFileToTarget(pid_t pid, uint64_t addr, size_t len, int fd, off_t pos) {
-  {
+ssize_t CopyFileToTarget(pid_t pid, uint64_t addr, size_t len, int fd, off_t pos, bool mapped) {
+  if (mapped) {
     std::lock_guard<std::mutex> lock(gMapsMu);
     off_t size;
     if (const uint8_t *map = MappedFile(fd, &size)) {
@@ -234,7 +231,8 @@ Napi::Value FileToMem(const Napi::CallbackInfo &info) {
   size_t len = (size_t)info[2].As<Napi::Number>().Int64Value();
   int fd = info[3].As<Napi::Number>().Int32Value();
   off_t pos = (off_t)info[4].As<Napi::Number>().Int64Value();
-  return Napi::Number::New(info.Env(), (double)CopyFileToTarget(pid, addr, len, fd, pos));
+  // (no mapping: fd is a module's, which it may close; the listener maps its own dups)
+  return Napi::Number::New(info.Env(), (double)CopyFileToTarget(pid, addr, len, fd, pos, false));
 }
 
 // memToFile(pid, addr, len, fd, pos) -> bytes copied or -errno

@@ -189,4 +189,56 @@ chmod 600 /etc/passwd; stat -c '%a %u' /etc/passwd; grep -c . /etc/group >/dev/n
     assert.ok(fs.existsSync('/etc/protocols'));
     assert.ok(fs.existsSync(path.join(overlay, 'etc/passwd')) && fs.existsSync(path.join(overlay, '.-/etc/protocols')));
   });
+  it('vunet as the user: a stack on vde:///SWITCH (a veth pair: no /dev/net/tun), ip link in it, vde0 up with an address, ping a view on the same switch', async () => {
+    const t = dirFor(work, 'vunet', user);
+    t.setup();
+    // the switch is the test's (root's when run as root), open to everyone; the other view runs
+    // as the test does (as root: a tap), so the two kinds of interface meet
+    const sw = path.join(t.dir, 'switch');
+    const pidFile = path.join(t.dir, 'switch.pid');
+    const start = spawnSync('vde_switch', ['-d', '-s', sw, '-m', '0777', '--dirmode', '0777', '-p', pidFile], { encoding: 'utf8' });
+    assert.equal(start.status, 0, `vde_switch: ${start.error ?? start.stderr}`);
+    const waitfor = `waitfor() { for i in $(seq 300); do [ -e "$1" ] && return 0; sleep 0.05; done; echo "timed out waiting for $1"; exit 9; }`;
+    const env = { PATH: `${path.join(REPO, 'packages/cli/bin')}:${BASE_PATH}` };
+    try {
+      for (let i = 0; i < 100 && !fs.existsSync(path.join(sw, 'ctl')); i++) spawnSync('sleep', ['0.05']);
+      // the peer is up before the user's vde0 comes up, and pings it once it is
+      const peer = `${waitfor}; cd ${t.dir}; vu_insmod vunet || exit 11; vumount -t vunetvdestack vde://${sw} /dev/net/peer || exit 12
+vustack /dev/net/peer bash -c 'ip addr add 10.250.9.1/24 dev vde0 && ip link set vde0 up' || exit 13
+touch peer.up; waitfor user.up
+echo "== ping"; vustack /dev/net/peer ping -c 3 -i 0.2 -W 5 10.250.9.2 | grep transmitted
+touch peer.pinged; waitfor user.done`;
+      const mine = `${waitfor}; cd ${t.dir}; vu_insmod vunet || exit 11; vumount -t vunetvdestack vde://${sw} /dev/net/myvde || exit 12
+echo "== id"; id -u
+echo "== link"; vustack /dev/net/myvde ip link
+echo "== kind"; vustack /dev/net/myvde ip -d -o link show vde0
+waitfor peer.up
+vustack /dev/net/myvde bash -c 'ip addr add 10.250.9.2/24 dev vde0 && ip link set vde0 up' || exit 13
+echo "== addr"; vustack /dev/net/myvde ip -o -4 addr show vde0
+touch user.up
+echo "== ping"; vustack /dev/net/myvde ping -c 3 -i 0.2 -W 5 10.250.9.1 | grep transmitted
+waitfor peer.pinged
+echo "== host"; ip -o link
+touch user.done`;
+      const [p, r] = await Promise.all([runUmvu(bash(peer), { env, timeoutMs: 40_000 }), runUmvu(bash(mine), { user, env, timeoutMs: 40_000 })]);
+      const both = `user view: ${JSON.stringify(r)}\npeer view: ${JSON.stringify(p)}`;
+      assert.equal(r.status, 0, both);
+      assert.equal(p.status, 0, both);
+      const s: Record<string, string> = {};
+      for (const part of r.stdout.split(/^== /m).slice(1)) s[part.slice(0, part.indexOf('\n'))] = part.slice(part.indexOf('\n') + 1);
+      const names = (out: string) => [...out.matchAll(/^\d+: ([^:@\s]+)[@:]/gm)].map((m) => m[1]);
+      assert.equal(s.id, `${user.uid}\n`);
+      assert.deepEqual(names(s.link), ['lo', 'vde0'], both);
+      assert.match(s.link, /^2: vde0@\S+: <BROADCAST,MULTICAST> mtu 1500 qdisc noop state DOWN /m, both);
+      assert.match(s.kind, / veth /, both);
+      assert.match(s.addr, /^2: vde0 +inet 10\.250\.9\.2\/24 scope global vde0/, both);
+      assert.match(s.ping, /^3 packets transmitted, 3 received, 0% packet loss/, both);
+      assert.match(p.stdout, /^== ping\n3 packets transmitted, 3 received, 0% packet loss/m, both);
+      // the view's own stack is still the host's
+      assert.deepEqual(names(s.host), names(spawnSync('ip', ['-o', 'link'], { encoding: 'utf8' }).stdout));
+    } finally {
+      const pid = fs.existsSync(pidFile) ? Number(fs.readFileSync(pidFile, 'utf8').trim()) : 0;
+      if (pid > 1) process.kill(pid, 'SIGTERM');
+    }
+  });
 });

@@ -40,13 +40,13 @@ interface Segment {
   rule: FilterRule;
 }
 
-const ruleKey = (r: FilterRule) => (r.kind === 'fd' ? `fd:${r.args.join(',')}:${r.stdio.join(',')}` : r.kind);
+const ruleKey = (r: FilterRule) => (r.kind === 'fd' ? `fd:${r.args.join(',')}` : r.kind);
 
 export interface FilterOptions {
   /** notify every syscall the filter would allow (umvu -d s: a complete syscall log) */
   notifyAll?: boolean;
   /**
-   * also notify the I/O calls on fds 0-2 (umvu --stdio-devices), where dd and shells put the
+   * also notify the fd calls on fds 0-2 (umvu --stdio-devices), where dd and shells put the
    * devices they open: every read and write on a standard fd then costs a notification
    */
   stdioDevices?: boolean;
@@ -78,7 +78,7 @@ function leaf(rule: FilterRule, opts: FilterOptions): Insn[] {
       for (const arg of rule.args) {
         out.push(stmt(BPF_LD_W_ABS, offsetArgLow(arg)));
         // (0, 1 and 2 jump straight to the notify below)
-        if (opts.stdioDevices && rule.stdio.includes(arg)) out.push(jump(BPF_JMP_JGT_K, 2, 0, 2));
+        if (opts.stdioDevices) out.push(jump(BPF_JMP_JGT_K, 2, 0, 2));
         out.push(jump(BPF_JMP_JGE_K, VIRTUAL_FD_RANGE.low, 0, 2));
         out.push(jump(BPF_JMP_JGT_K, VIRTUAL_FD_RANGE.high, 1, 0));
         out.push(stmt(BPF_RET_K, SECCOMP_RET_USER_NOTIF));

@@ -118,7 +118,7 @@ export class Hypervisor {
       watchReadable: (fd, onReadable) => this.watchReadable(fd, onReadable),
       caller: currentCaller,
       syncFiles: (entry) => this.shadows.sync(entry ? shadowKey(entry, '') : ''),
-      unwatchReadable: (fd) => this.readableHandlers.delete(fd),
+      unwatchReadable: (fd) => this.unwatchReadable(fd),
       spawn: (argv, opts) => this.spawnHelper(argv, opts),
       openSource: (path, writable) => openSource(this, path, writable),
     });
@@ -168,8 +168,8 @@ export class Hypervisor {
     return this.registry.all('path').some((e) => e.options.files);
   }
 
-  /** Pushes the decisions the native fast path can take alone. */
-  private updateFastPath(): void {
+  /** Pushes the decisions the native fast path can take alone (again: something changed). */
+  updateFastPath(): void {
     const actions = new Uint8Array(1024);
     for (const e of this.registry.all('sc')) actions[Number(e.key)] = ACT_JS;
     actions[syscallNumber('chroot')] = ACT_JS; // always virtual (families/path.ts)
@@ -185,8 +185,9 @@ export class Hypervisor {
     native.setPathTable(table ?? NO_PATH_TABLE); // (also closes the host directories of old mounts)
     // as root, a process may take other credentials: path calls made for it must use them
     if (files && process.geteuid?.() === 0) for (const name of CREDENTIAL_CHANGES) actions[syscallNumber(name)] = ACT_JS;
-    // a virtual file system may open devices: the calls on fds of the reserved range are JS's
-    const devices = entries.some((e) => isVirtualFs(e.options.files));
+    // a virtual file system may open devices, and open ones stay after a lazy umount: the
+    // calls on fds of the reserved range (and 0-2 with --stdio-devices) are JS's
+    const devices = entries.some((e) => isVirtualFs(e.options.files)) || this.devices.anyOpen;
     for (const s of SYSCALLS) {
       if (actions[s.nr] === ACT_JS) continue;
       if (files && s.family === 'exec') actions[s.nr] = ACT_JS;
@@ -195,7 +196,7 @@ export class Hypervisor {
         // getcwd: only a process with a virtual cwd or root (tracked: all its calls go to JS) differs
         actions[s.nr] = table && pathArgsOf(s.name)?.length ? ACT_PATH : table && s.name === 'getcwd' ? ACT_CONTINUE : ACT_JS;
     }
-    native.setActions(actions, FD_ARGS, VIRTUAL_FD_RANGE.low, VIRTUAL_FD_RANGE.high);
+    native.setActions(actions, FD_ARGS, VIRTUAL_FD_RANGE.low, VIRTUAL_FD_RANGE.high, this.stdioDevices);
     native.setTraceAll(this.noFastPath || this.logger.isGlobal('s'));
   }
 
@@ -303,6 +304,11 @@ export class Hypervisor {
       if (handler) handler();
       else this.shadows.readable(fd);
     }
+  }
+
+  /** Forgets a watch (before its fd is closed: the number may be reused). */
+  unwatchReadable(fd: number): void {
+    this.readableHandlers.delete(fd);
   }
 
   /** Calls onReadable once, when fd becomes readable (a module's socket to a helper). */

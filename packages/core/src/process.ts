@@ -33,11 +33,6 @@ export class VuProcess {
   root: string | undefined;
   /** it may have other credentials than umvu (families/cred.ts): its path calls come to JS */
   ownCredentials = false;
-  /**
-   * it put a device at fd 0, 1 or 2 (dd, a shell redirection: families/devices.ts): its calls
-   * on those fds come to JS, where they are served while the fd is still the device
-   */
-  stdioDevices = false;
   readonly moduleData = new Map<Service, unknown>();
   constructor(
     readonly tid: number,
@@ -45,7 +40,7 @@ export class VuProcess {
   ) {}
 
   get tracked(): boolean {
-    return this.localTags !== '' || this.moduleData.size > 0 || this.vcwd !== undefined || this.root !== undefined || this.ownCredentials || this.stdioDevices;
+    return this.localTags !== '' || this.moduleData.size > 0 || this.vcwd !== undefined || this.root !== undefined || this.ownCredentials;
   }
 }
 
@@ -121,7 +116,6 @@ export class ProcessTable {
     child.vcwd = parent.vcwd;
     child.root = parent.root;
     child.ownCredentials = parent.ownCredentials;
-    child.stdioDevices = parent.stdioDevices;
     for (const [service, d] of parent.moduleData) {
       const inherited = this.hooks.clone(service, d, flags);
       if (inherited !== undefined) child.moduleData.set(service, inherited);

@@ -95,7 +95,8 @@ function readGpt(readAt: ReadAt, diskSize: number, table: Table): void {
   }
   const tableBytes = gpt.entries * gpt.entrySize;
   const tableStart = Number(gpt.tableOffset) * SECTOR;
-  if (gpt.entrySize < 128 || gpt.entries > 4096 || tableStart + tableBytes > diskSize) {
+  // (Linux takes only 128-byte entries)
+  if (gpt.entrySize !== 128 || gpt.entries > 4096 || tableStart + tableBytes > diskSize) {
     table.problems.push(`Bad GPT partition array (${gpt.entries} entries of ${gpt.entrySize} bytes at sector ${gpt.tableOffset})`);
     return;
   }

@@ -19,9 +19,11 @@ import type { DeviceFile, IoctlArg } from '../vfs/types.js';
 import { VIRTUAL_FD_RANGE } from '../vfd.js';
 import { writeOwnerStat, type CallLayout, type OpenFileOwner } from './vfs.js';
 import { O_ACCMODE, O_CLOEXEC, O_RDONLY, O_WRONLY } from '../linux.js';
+import { readStatus } from '../process.js';
 
 const SYS_socketpair = 53;
 const SYS_read = 0;
+const SYS_write = 1;
 const EAGAIN = 11;
 const SYS_close = 3;
 const SYS_fcntl = 72;
@@ -38,12 +40,12 @@ const F_DUPFD_CLOEXEC = 1030;
 const SEEK_SET = 0;
 const SEEK_CUR = 1;
 const SEEK_END = 2;
-const SEEK_DATA = 3;
-const SEEK_HOLE = 4;
 /** the kernel's limit on iovec counts (readv, writev...) */
 const UIO_MAXIOV = 1024;
 /** where what is written into a placeholder's socket past the filter goes */
 const DRAIN = Buffer.alloc(4096);
+const READY = Buffer.from('r');
+const PIDFD_THREAD = 0o200;
 /** ioctls about the fd itself, which the kernel serves for any file */
 const FD_IOCTLS = new Set([0x5450 /* FIONCLEX */, 0x5451 /* FIOCLEX */, 0x5421 /* FIONBIO */, 0x5452 /* FIOASYNC */]);
 
@@ -83,13 +85,22 @@ export class OpenDevices {
       return answer;
     }
     native.syscall(SYS_fcntl, end, F_SETFL, O_NONBLOCK);
+    // a byte waits in the process' end, which it never reads (its reads are notified): poll,
+    // select and read -t find the device ready, as a block device always is
+    native.syscall(SYS_write, end, READY, 1);
     const open: OpenDevice = { device, owner, access: flags & O_ACCMODE, ino, end };
     this.byIno.set(ino, open);
+    if (this.byIno.size === 1) this.hv.updateFastPath(); // (fd calls come to JS while a device is open)
     // read, write, pread64 and pwrite64 are served by the listener thread; it keeps the position
     native.deviceAdd(ino, device.fd, device.offset, device.size, open.access, device.readOnly);
     this.hv.registry.acquire(owner.entry); // an open device keeps its mount busy (umount: EBUSY)
     this.hv.watchReadable(end, () => this.closed(ino));
     return answer;
+  }
+
+  /** Whether some device is open (its placeholders' calls must come to JS). */
+  get anyOpen(): boolean {
+    return this.byIno.size > 0;
   }
 
   /** Tells the native fast path which devices refuse writes now. */
@@ -115,8 +126,8 @@ export class OpenDevices {
     const target = at ?? freeNumber(call.tid, Math.max(min, VIRTUAL_FD_RANGE.low));
     if (target === undefined) return Answer.error('EMFILE');
     const r = native.addFd(call.id, file, target, { send: true, cloexec });
-    // (a number at or past the caller's RLIMIT_NOFILE is refused with EBADF)
-    if (r < 0) return Answer.error(r === -9 ? 'EMFILE' : -r);
+    // (a number at or past the caller's RLIMIT_NOFILE is refused with EBADF: dup2's answer too)
+    if (r < 0) return Answer.error(r === -9 && at === undefined ? 'EMFILE' : -r);
     return Answer.answered();
   }
 
@@ -142,6 +153,8 @@ export class OpenDevices {
     const r = native.syscall(SYS_read, open.end, DRAIN, DRAIN.length);
     if (r > 0 || r === -EAGAIN) return false;
     this.byIno.delete(ino);
+    this.hv.unwatchReadable(open.end);
+    if (this.byIno.size === 0) this.hv.updateFastPath();
     native.deviceRemove(ino);
     native.syscall(SYS_close, open.end);
     try {
@@ -170,7 +183,7 @@ function freeNumber(tid: number, min: number): number | undefined {
 
 /** Serves a notified fd call (fd family) when its fd is a device placeholder; else the kernel does it. */
 export async function deviceFdSyscall(hv: Hypervisor, call: SyscallCall): Promise<Answer> {
-  const open = hv.devices.of(call.tid, call.int(0));
+  const open = hv.devices.of(call.tid, call.int(call.name === 'mmap' ? 4 : 0));
   if (!open) {
     // the other fd of a two-fd call may be one (sendfile, splice, copy_file_range, tee)
     const second = { sendfile: 1, splice: 2, copy_file_range: 2, tee: 1 }[call.name as 'tee'];
@@ -242,20 +255,17 @@ const SOCKET_CALLS = new Set(['accept', 'accept4', 'sendto', 'recvfrom', 'sendms
 /**
  * dup, dup2, dup3 and F_DUPFD of a placeholder: the copy must be where the filter notifies its
  * calls: in the reserved range or, with umvu --stdio-devices, at 0-2 (dd reopens its files
- * there, shells redirect there), whose calls come to JS once the process is tracked. A copy
- * elsewhere would be read and written by the kernel without the device: refused with ENXIO.
+ * there, shells redirect there). A copy elsewhere would be read and written by the kernel
+ * without the device: refused with ENXIO.
  */
 function dup(hv: Hypervisor, call: SyscallCall, min: number, at: number | undefined, cloexec: boolean): Answer {
   if (at !== undefined && !placeable(hv, at)) {
     if (at <= 2) hv.logger.printk(4, `umvu: a device cannot become fd ${at} of process ${call.tid} (${call.name}): start umvu with --stdio-devices`);
     return Answer.error('ENXIO');
   }
-  if (at !== undefined && at <= 2) {
-    const p = hv.procs.ensure(call.tid);
-    p.stdioDevices = true;
-    hv.procs.update(p);
-  }
-  const pidfd = native.syscall(SYS_pidfd_open, call.tid, 0);
+  // (a thread's own pidfd needs PIDFD_THREAD, Linux 6.9; before, its process' shares its fds)
+  let pidfd = native.syscall(SYS_pidfd_open, call.tid, PIDFD_THREAD);
+  if (pidfd < 0) pidfd = native.syscall(SYS_pidfd_open, call.process?.tgid ?? readStatus(call.tid)?.tgid ?? call.tid, 0);
   if (pidfd < 0) return Answer.error(-pidfd);
   try {
     const file = native.syscall(SYS_pidfd_getfd, pidfd, call.int(0), 0);
@@ -271,8 +281,8 @@ function dup(hv: Hypervisor, call: SyscallCall, min: number, at: number | undefi
 }
 
 /**
- * lseek on a device, as on a Linux block device: within its size (EINVAL past it); it is all
- * data, so SEEK_DATA stays and SEEK_HOLE goes to the end (ENXIO from the end on).
+ * lseek on a device, as on a Linux block device (fixed_size_llseek): SEEK_SET, SEEK_CUR,
+ * SEEK_END within its size; past it, or any other whence (SEEK_DATA, SEEK_HOLE), EINVAL.
  */
 function seek(open: OpenDevice, offset: number, whence: number): number {
   const { size } = open.device;
@@ -280,10 +290,7 @@ function seek(open: OpenDevice, offset: number, whence: number): number {
   if (whence === SEEK_SET) pos = offset;
   else if (whence === SEEK_CUR) pos = native.devicePos(open.ino) + offset;
   else if (whence === SEEK_END) pos = size + offset;
-  else if (whence === SEEK_DATA || whence === SEEK_HOLE) {
-    if (offset < 0 || offset >= size) throw new SyscallError(offset < 0 ? 'EINVAL' : 'ENXIO');
-    pos = whence === SEEK_DATA ? offset : size;
-  } else throw new SyscallError('EINVAL');
+  else throw new SyscallError('EINVAL');
   if (!(pos >= 0 && pos <= size)) throw new SyscallError('EINVAL');
   return native.devicePos(open.ino, pos);
 }
@@ -309,7 +316,8 @@ function explicitOffset(call: SyscallCall): number | undefined {
 /** read, write and their vector and positioned forms, clipped to the device as the kernel clips a block device. */
 function transfer(call: SyscallCall, open: OpenDevice): Answer {
   const writing = call.name.includes('write');
-  if (open.access === (writing ? O_RDONLY : O_WRONLY)) return Answer.error('EBADF');
+  // (O_ACCMODE 3, "ioctl only", neither reads nor writes)
+  if (open.access === (writing ? O_RDONLY : O_WRONLY) || open.access === O_ACCMODE) return Answer.error('EBADF');
   const at = explicitOffset(call);
   if (at !== undefined && at < 0) return Answer.error('EINVAL');
   const { device } = open;

@@ -274,7 +274,7 @@ export async function openSource(hv: Hypervisor, abs: string, writable: boolean)
   if (o && isVirtualFs(vfs)) {
     const opened = await vfs.openDevice?.(o.mpath, writable ? O_RDWR : O_RDONLY);
     if (typeof opened === 'number') native.syscall(3 /* close */, opened);
-    if (opened === undefined || typeof opened === 'number') throw new SyscallError('ENOTBLK', `${abs}: not a block device or a host file`);
+    if (opened === undefined || typeof opened === 'number') throw new SyscallError(15 /* ENOTBLK */, `${abs}: not a block device or a host file`);
     hv.registry.acquire(o.entry); // the device's mount stays while it is used
     return {
       fd: opened.fd,

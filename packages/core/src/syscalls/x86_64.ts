@@ -5,14 +5,12 @@
  * Columns: number, name, filter rule, family.
  * - filter rule: `allow` never notified (can never touch a virtual object); `notify` always
  *   notified; `fd:I[,J]` notified only when argument I (or J) is an fd in the reserved
- *   virtual-fd range, `I+` also when it is 0, 1 or 2 with umvu --stdio-devices (where a shell
- *   or dd puts a device it opened: the fast path continues those unless the process holds
- *   one); `enosys` refused in the filter (io_uring would bypass the view).
+ *   virtual-fd range, or, with umvu --stdio-devices, 0, 1 or 2 (where a shell or dd puts a
+ *   device it opened); `enosys` refused in the filter (io_uring would bypass the view).
  * - family: which file under families/ serves it; `none` means never notified.
  * Numbers past the end of the table (newer kernels) are notified and, unless claimed, continued.
  */
-/** fd rules: the fd arguments, and those of them also notified for the standard fds 0-2 */
-export type FilterRule = { kind: 'allow' } | { kind: 'notify' } | { kind: 'enosys' } | { kind: 'fd'; args: number[]; stdio: number[] };
+export type FilterRule = { kind: 'allow' } | { kind: 'notify' } | { kind: 'enosys' } | { kind: 'fd'; args: number[] };
 export type Family = 'path' | 'exec' | 'cred' | 'sc' | 'net' | 'fd' | 'mount' | 'none';
 export interface SyscallInfo {
   nr: number;
@@ -22,15 +20,15 @@ export interface SyscallInfo {
 }
 
 const TABLE = `
-  0 read                     fd:0+     fd
-  1 write                    fd:0+     fd
+  0 read                     fd:0      fd
+  1 write                    fd:0      fd
   2 open                     notify    path
   3 close                    fd:0      fd
   4 stat                     notify    path
-  5 fstat                    fd:0+     fd
+  5 fstat                    fd:0      fd
   6 lstat                    notify    path
   7 poll                     allow     none
-  8 lseek                    fd:0+     fd
+  8 lseek                    fd:0      fd
   9 mmap                     fd:4      fd
  10 mprotect                 allow     none
  11 munmap                   allow     none
@@ -38,11 +36,11 @@ const TABLE = `
  13 rt_sigaction             allow     none
  14 rt_sigprocmask           allow     none
  15 rt_sigreturn             allow     none
- 16 ioctl                    fd:0+     fd
- 17 pread64                  fd:0+     fd
- 18 pwrite64                 fd:0+     fd
- 19 readv                    fd:0+     fd
- 20 writev                   fd:0+     fd
+ 16 ioctl                    fd:0      fd
+ 17 pread64                  fd:0      fd
+ 18 pwrite64                 fd:0      fd
+ 19 readv                    fd:0      fd
+ 20 writev                   fd:0      fd
  21 access                   notify    path
  22 pipe                     allow     none
  23 select                   allow     none
@@ -54,8 +52,8 @@ const TABLE = `
  29 shmget                   allow     none
  30 shmat                    allow     none
  31 shmctl                   allow     none
- 32 dup                      fd:0+     fd
- 33 dup2                     fd:0+,1   fd
+ 32 dup                      fd:0      fd
+ 33 dup2                     fd:0,1    fd
  34 pause                    allow     none
  35 nanosleep                allow     none
  36 getitimer                allow     none
@@ -94,12 +92,12 @@ const TABLE = `
  69 msgsnd                   allow     none
  70 msgrcv                   allow     none
  71 msgctl                   allow     none
- 72 fcntl                    fd:0+     fd
+ 72 fcntl                    fd:0      fd
  73 flock                    fd:0      fd
- 74 fsync                    fd:0+     fd
- 75 fdatasync                fd:0+     fd
+ 74 fsync                    fd:0      fd
+ 75 fdatasync                fd:0      fd
  76 truncate                 notify    path
- 77 ftruncate                fd:0+     fd
+ 77 ftruncate                fd:0      fd
  78 getdents                 fd:0      fd
  79 getcwd                   notify    path
  80 chdir                    notify    path
@@ -307,18 +305,18 @@ const TABLE = `
 282 signalfd                 allow     none
 283 timerfd_create           allow     none
 284 eventfd                  allow     none
-285 fallocate                fd:0+     fd
+285 fallocate                fd:0      fd
 286 timerfd_settime          allow     none
 287 timerfd_gettime          allow     none
 288 accept4                  fd:0      fd
 289 signalfd4                allow     none
 290 eventfd2                 allow     none
 291 epoll_create1            allow     none
-292 dup3                     fd:0+,1   fd
+292 dup3                     fd:0,1    fd
 293 pipe2                    allow     none
 294 inotify_init1            allow     none
-295 preadv                   fd:0+     fd
-296 pwritev                  fd:0+     fd
+295 preadv                   fd:0      fd
+296 pwritev                  fd:0      fd
 297 rt_tgsigqueueinfo        allow     none
 298 perf_event_open          allow     none
 299 recvmmsg                 fd:0      fd
@@ -349,8 +347,8 @@ const TABLE = `
 324 membarrier               allow     none
 325 mlock2                   allow     none
 326 copy_file_range          fd:0,2    fd
-327 preadv2                  fd:0+     fd
-328 pwritev2                 fd:0+     fd
+327 preadv2                  fd:0      fd
+328 pwritev2                 fd:0      fd
 329 pkey_mprotect            allow     none
 330 pkey_alloc               allow     none
 331 pkey_free                allow     none
@@ -406,10 +404,7 @@ const TABLE = `
 `;
 
 function parseRule(text: string): FilterRule {
-  if (text.startsWith('fd:')) {
-    const args = text.slice(3).split(',');
-    return { kind: 'fd', args: args.map((a) => parseInt(a)), stdio: args.filter((a) => a.endsWith('+')).map((a) => parseInt(a)) };
-  }
+  if (text.startsWith('fd:')) return { kind: 'fd', args: text.slice(3).split(',').map(Number) };
   return { kind: text as 'allow' | 'notify' | 'enosys' };
 }
 

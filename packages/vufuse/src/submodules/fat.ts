@@ -92,7 +92,9 @@ export default async function fat(_source: string, options: MountOptions): Promi
   const clusterBytes = ss * perCluster;
   const sectors = Math.floor(image.size / ss);
   // the disk FatFs sees: the image file; a failure (a truncated image) is a disk error
-  const io = (what: () => number, bytes: number) => {
+  // (sectors past the source's end are an error: a partition ends where the next one starts)
+  const io = (what: () => number, bytes: number, sector: number, count: number) => {
+    if (sector + count > sectors) return FatFs.RES_PARERR;
     try {
       return what() === bytes ? FatFs.RES_OK : FatFs.RES_ERROR;
     } catch {
@@ -103,8 +105,8 @@ export default async function fat(_source: string, options: MountOptions): Promi
     diskio: {
       initialize: () => 0,
       status: () => 0,
-      read: (ff, _drv, buff, sector, count) => io(() => fs.readSync(image.fd, ff.HEAPU8, buff, count * ss, image.offset + sector * ss), count * ss),
-      write: (ff, _drv, buff, sector, count) => io(() => fs.writeSync(image.fd, ff.HEAPU8, buff, count * ss, image.offset + sector * ss), count * ss),
+      read: (ff, _drv, buff, sector, count) => io(() => fs.readSync(image.fd, ff.HEAPU8, buff, count * ss, image.offset + sector * ss), count * ss, sector, count),
+      write: (ff, _drv, buff, sector, count) => io(() => fs.writeSync(image.fd, ff.HEAPU8, buff, count * ss, image.offset + sector * ss), count * ss, sector, count),
       ioctl: (ff, _drv, cmd, buff) => {
         if (cmd === FatFs.GET_SECTOR_COUNT) ff.setValue(buff, sectors, 'i32');
         else if (cmd === FatFs.GET_SECTOR_SIZE) ff.setValue(buff, ss, 'i16');
@@ -237,7 +239,7 @@ export default async function fat(_source: string, options: MountOptions): Promi
         const crossed = end % clusterBytes === 0 && before !== clust && before !== 0;
         const sector = end % ss ? next : crossed ? dataStart + (before - 1) * perCluster - 1 : next - 1;
         const buf = Buffer.alloc(ss);
-        if (fs.readSync(image.fd, buf, 0, ss, image.offset + sector * ss) !== ss) return -5;
+        if (sector >= sectors || fs.readSync(image.fd, buf, 0, ss, image.offset + sector * ss) !== ss) return -5;
         const entry = buf.subarray((end - 32) % ss, ((end - 32) % ss) + 32);
         // it must be the entry read: its attributes and size
         if ((entry[11] & 0x37) !== ff.FILINFO_fattrib(info) || entry.readUInt32LE(28) !== ff.FILINFO_fsize(info)) return -5;
