@@ -7,7 +7,7 @@
 #      through vde0 as a tap (root's default) and as a veth pair (mount option veth).
 # Every sample is its own run (the modes alternate, the order swaps on every repetition); the
 # receiver times from accept() to the sender's EOF, so umvu's start-up and the mount are never
-# timed. Best of REPS, all the samples shown.
+# timed. Best of 2*REPS loopback samples (they are short) and of REPS VDE ones, all shown.
 #   bash bench/vunet.sh [REPS (default 3)]
 # Network: only loopback (the host's 127.0.0.1, and lo inside the views' private namespaces) and
 # 10.250.0.0/24 on vde0 inside those namespaces, joined only by the switch started here.
@@ -144,7 +144,7 @@ lo_umvu() { timeout 60 umvu "$py" tcp.py pair 127.0.0.1 $bytes_lo 2>lo.err | tai
 lo_view() { view '' "$py tcp.py pair 127.0.0.1 $bytes_lo" 2>lo.err | tail -1; }
 modes=(native view umvu)
 native_lo=() view_lo=() umvu_lo=()
-for ((i = 0; i < reps; i++)); do
+for ((i = 0; i < 2 * reps; i++)); do
 	for ((k = 0; k < 3; k++)); do
 		m=${modes[(i + k) % 3]}
 		r=$("lo_$m" || true)
@@ -188,7 +188,7 @@ gbit() { awk -v m="$1" 'BEGIN {printf "%.1f", m / 1000}'; }
 gbits() { local s=() x; for x in "$@"; do s+=("$(gbit "$x")"); done; echo "${s[*]}"; }
 n=$(max "${native_lo[@]}") v=$(max "${view_lo[@]}") u=$(max "${umvu_lo[@]}")
 pct=$(awk -v n="$n" -v v="$v" 'BEGIN {printf "%.0f", 100 * v / n}')
-echo "vunet benchmark ($(nproc) cores, $(uname -r), load $(cut -d' ' -f1-3 /proc/loadavg)); best of $reps, python3 $($py -c 'import platform; print(platform.python_version())'), one TCP connection"
+echo "vunet benchmark ($(nproc) cores, $(uname -r), load $(cut -d' ' -f1-3 /proc/loadavg)); best of $((2 * reps)) (loopback) and $reps (VDE), python3 $($py -c 'import platform; print(platform.python_version())'), one TCP connection"
 echo
 echo "1. loopback, $((bytes_lo >> 20)) MiB"
 printf '  %-48s %6s Gbit/s   %s\n' "native, host 127.0.0.1" "$(gbit "$n")" "$(gbits "${native_lo[@]}")"

@@ -397,9 +397,8 @@ void PumpLoop(Pump *p, const VdePlug *plug) {
     }
     if (fds[1].revents & POLLIN) {
       ssize_t n = plug->recv(p->conn, buf.get(), kFrame, 0);
-      if (n >= (ssize_t)ETH_HLEN) {
-        if (write(p->dev, buf.get(), n) < 0 && errno == EIO) return;
-      }
+      // (a frame the interface refuses, down until the user brings it up: EIO, ENETDOWN, is dropped)
+      if (n >= (ssize_t)ETH_HLEN && write(p->dev, buf.get(), n) < 0) continue;
     }
     if (nfds == 4 && fds[3].revents & (POLLIN | POLLHUP)) return;  // the switch went away
     if ((fds[0].revents | fds[1].revents) & (POLLERR | POLLHUP | POLLNVAL)) return;

@@ -240,7 +240,8 @@ echo "== host addr"; ip -o addr`,
 
   /**
    * Two views on the switch, A (the receiver) and B (the sender): each pings the other, then B
-   * sends the 50 MB payload to A over TCP. Files in the work directory order the steps.
+   * sends the 50 MB payload to A over TCP. Files in the work directory order the steps; the two
+   * bring their vde0 up concurrently, as two users would (frames of one may reach the other first).
    */
   async function pair(tag: string, subnet: string, optsA: string, optsB: string) {
     const dir = path.join(work, tag);

@@ -4,7 +4,7 @@
  * stack serves, by default), as VUOS' vustack: the choice is per process and inherited.
  */
 import fs from 'node:fs';
-import { execvp, insideView, msocket } from '@vuos/core/vulib';
+import { execvp, insideView, msocket, strerror } from '@vuos/core/vulib';
 import { NOT_IN_VIEW, perror, usageExit } from '../cmdlib.js';
 
 /** the stat type of a stack (VUOS' S_IFSTACK) */
@@ -89,7 +89,7 @@ let st: fs.Stats;
 try {
   st = fs.statSync(stack);
 } catch (e) {
-  perror(stack, e);
+  perror(stack, new Error(strerror(-((e as NodeJS.ErrnoException).errno ?? -2))));
   process.exit(1);
 }
 if ((st.mode & S_IFMT) !== S_IFSTACK) {
