@@ -16,6 +16,7 @@ import type { SourceFile, VirtualFs } from './vfs/types.js';
 import { syscallNumber } from './syscalls/x86_64.js';
 import type { Caller } from './caller.js';
 import type { Helper, HelperOptions } from './helpers.js';
+import { setCredentialSource, type Credentials } from './process.js';
 
 export type SyscallHandler = (call: SyscallCall) => Answer | Promise<Answer>;
 
@@ -92,6 +93,12 @@ export interface ModuleApi extends ProcessDataAccess {
    * umvu -x, the host's path. Rejects with a SyscallError (ENOENT, ENOTBLK...).
    */
   openSource(path: string, writable: boolean): Promise<SourceFile>;
+  /**
+   * makes the view see other ids for processes than the kernel's (unrealuidgid): source(tid)
+   * gives a process' virtual credentials, or undefined for its real ones; the core's permission
+   * checks, the owners of files made in virtual file systems and FUSE requests use them
+   */
+  setCredentialSource(source: ((tid: number) => Credentials | undefined) | undefined): void;
   delEntry(entry: Entry, flags?: number): void;
   /** calls onReadable once, when fd (non-blocking) becomes readable: call again to re-arm */
   watchReadable(fd: number, onReadable: () => void): void;
@@ -240,6 +247,7 @@ export class ModuleLoader {
       addMount: (info, files, data, match) =>
         registry.add('path', info.target, service, { ...match, mount: info, files, data, permanent: /(^|,)permanent(,|$)/.test(info.options) }),
       openSource: (path, writable) => this.host.openSource(path, writable),
+      setCredentialSource: (source) => setCredentialSource(source),
       delEntry: (entry, flags = 0) => registry.del(entry, flags),
       watchReadable: (fd, onReadable) => this.host.watchReadable(fd, onReadable),
       caller: () => this.host.caller(),

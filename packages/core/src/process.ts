@@ -154,7 +154,6 @@ export class ProcessTable {
   }
 }
 
-/** What the hypervisor reads from /proc/TID/status (undefined once tid is gone). */
 export interface ProcStatus {
   tgid: number;
   ppid: number;
@@ -169,7 +168,25 @@ export interface ProcStatus {
   groups: number[];
 }
 
+/** The ids of a process, as the view shows them. */
+export type Credentials = Pick<ProcStatus, 'uid' | 'euid' | 'fsuid' | 'gid' | 'egid' | 'fsgid' | 'groups'>;
+
+/** virtual credentials (unrealuidgid): they replace what /proc says of a process' ids */
+let credentialSource: ((tid: number) => Credentials | undefined) | undefined;
+
+export function setCredentialSource(source: ((tid: number) => Credentials | undefined) | undefined): void {
+  credentialSource = source;
+}
+
+/** What /proc says of tid, with the virtual credentials it has in the view (undefined once it is gone). */
 export function readStatus(tid: number): ProcStatus | undefined {
+  const status = readProcStatus(tid);
+  const virtual = status && credentialSource?.(tid);
+  return virtual ? { ...status, ...virtual } : status;
+}
+
+/** What the kernel says of tid's ids (undefined once it is gone). */
+export function readProcStatus(tid: number): ProcStatus | undefined {
   let text: string;
   try {
     text = fs.readFileSync(`/proc/${tid}/status`, 'latin1');
