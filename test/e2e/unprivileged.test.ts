@@ -241,4 +241,72 @@ touch user.done`;
       if (pid > 1) process.kill(pid, 'SIGTERM');
     }
   });
+  it('unrealuidgid as the user: vusu is root in the view only (host files stay the user\'s, chown there is refused), the issue\'s example with mount(8)/umount(8), files made as root in the image are 0:0', async () => {
+    const t = dirFor(work, 'vusu', user);
+    t.setup();
+    const img = path.join(t.dir, 'disk.ext4');
+    const mnt = path.join(t.dir, 'mnt');
+    const tarFile = path.join(t.dir, 'out.tar');
+    const hostFile = path.join(t.dir, 'hostfile');
+    // the image, its tree and the oracle of a refused chown: the user's, natively
+    prepare(`cd ${t.dir}; mkdir -p tree/srv/www tree/dev mnt native view; echo hi > tree/srv/www/index.html; echo conf > tree/srv/conf
+mkfs.ext4 -q -d tree disk.ext4 16M; cd native; touch f; chown 0:0 f 2> chown.err || echo "chown: $?" >> chown.err`, { user });
+    const script = `cd ${t.dir}; umask 022
+echo "== nomodule"; vusu -c 'id -u' 2>&1; echo "vusu: $?"
+vu_insmod unrealuidgid vufuse || exit 11
+echo "== host"; vusu -c 'id -u; touch ${hostFile}; stat -c %u ${hostFile}'
+echo "== chown"; vusu -c 'cd view; touch f; chown 0:0 f 2>&1 || echo "chown: $?"'
+echo "== issue"; vusu -c "mount -t vufuseext2 -o rw+ ${img} ${mnt}; echo mount: \\$?; grep ' ${mnt} ' /proc/self/mounts; chown -R 2000:4000 ${mnt}/srv; mknod ${mnt}/dev/null c 1 3; touch ${mnt}/byroot; ls -ln ${mnt}/srv ${mnt}/dev; tar -C ${mnt} -cpf ${tarFile} .; echo tar: \\$?; umount ${mnt}; echo umount: \\$?; grep -c ' ${mnt} ' /proc/self/mounts"
+echo "== after"; id -u`;
+    const r = await runUmvu(bash(script), { user, env: { PATH: `${path.join(REPO, 'packages/cli/bin')}:${BASE_PATH}` } });
+    const s: Record<string, string> = {};
+    for (const part of r.stdout.replace(/^\S+: Writing to the journal is not supported\.\n/m, '').split(/^== /m).slice(1)) s[part.slice(0, part.indexOf('\n'))] = part.slice(part.indexOf('\n') + 1);
+    const all = JSON.stringify(r);
+    assert.equal(r.status, 0, all);
+    // without the module the kernel refuses: the user is not root
+    assert.match(s.nomodule, /^vusu: Operation not permitted\nvusu: 1\n$/, all);
+    // root in the view, the user for the kernel
+    assert.equal(s.host, `0\n${user.uid}\n`, all);
+    assert.equal(fs.statSync(hostFile).uid, user.uid);
+    assert.equal(s.chown, fs.readFileSync(path.join(t.dir, 'native/chown.err'), 'utf8'), all);
+    assert.match(s.chown, /^chown: changing ownership of 'f': Operation not permitted\nchown: 1\n$/);
+    const undated = (out: string) =>
+      out
+        .replace(/ +/g, ' ')
+        .replace(/ (\w{3} \d+ (\d\d:\d\d|\d{4})|\d{4}-\d\d-\d\d \d\d:\d\d) /g, ' DATE ')
+        .replace(/^total \d+$/gm, 'total N');
+    assert.equal(
+      undated(s.issue),
+      `mount: 0\n${img} ${mnt} vufuseext2 ${s.issue.split('\n')[1].split(' ')[3]} 0 0\n${mnt}/dev:\ntotal N\ncrw-r--r-- 1 0 0 1, 3 DATE null\n\n${mnt}/srv:\ntotal N\n-rw-r--r-- 1 2000 4000 5 DATE conf\ndrwxr-xr-x 2 2000 4000 1024 DATE www\ntar: 0\numount: 0\n0\n`,
+      all,
+    );
+    assert.match(s.issue.split('\n')[1], new RegExp(`^${img} ${mnt} vufuseext2 rw[ ,]`));
+    assert.equal(s.after, `${user.uid}\n`);
+    // natively: the archive, the image
+    const tv = spawnSync('tar', ['tvf', tarFile], { encoding: 'utf8', env: { ...process.env, LC_ALL: 'C' } });
+    assert.equal(tv.status, 0, tv.stderr);
+    assert.deepEqual(
+      undated(tv.stdout)
+        .split('\n')
+        .filter((l) => / \.\/(srv|dev\/null|byroot)/.test(l))
+        .sort(),
+      [
+        '-rw-r--r-- 2000/4000 3 DATE ./srv/www/index.html',
+        '-rw-r--r-- 2000/4000 5 DATE ./srv/conf',
+        '-rw-r--r-- root/root 0 DATE ./byroot',
+        'crw-r--r-- root/root 1,3 DATE ./dev/null',
+        'drwxr-xr-x 2000/4000 0 DATE ./srv/',
+        'drwxr-xr-x 2000/4000 0 DATE ./srv/www/',
+      ],
+      tv.stdout,
+    );
+    const stat = (f: string) => spawnSync('debugfs', ['-R', `stat ${f}`, img], { encoding: 'utf8' }).stdout;
+    assert.match(stat('/srv'), /User: +2000 +Group: +4000 /);
+    assert.match(stat('/dev/null'), /Type: character special +Mode: +0644 [^]*User: +0 +Group: +0 [^]*Device major\/minor number: 01:03 /);
+    assert.match(stat('/byroot'), /User: +0 +Group: +0 /);
+    // (the tree mkfs.ext4 copied keeps the user's ids)
+    assert.match(stat('/dev'), new RegExp(`User: +${user.uid} +Group: +${user.gid} `));
+    const fsck = spawnSync('e2fsck', ['-fn', img], { encoding: 'utf8' });
+    assert.equal(fsck.status, 0, fsck.stdout + fsck.stderr);
+  });
 });

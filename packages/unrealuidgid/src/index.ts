@@ -143,8 +143,12 @@ export default defineModule({
     api.setCredentialSource(undefined);
   },
   inherit: {
-    // a child shares its parent's ids (a change makes new ones); exec keeps them
+    // a child shares its parent's ids (a change makes new ones)
     clone: (data) => data,
-    exec: (data) => data,
+    // exec keeps them, and the saved ids become the effective ones (as the kernel does)
+    exec: (data) => {
+      const ids = data as Ids;
+      return { ...ids, suid: ids.euid, sgid: ids.egid };
+    },
   },
 });
