@@ -106,7 +106,7 @@ export class Hypervisor {
   constructor() {
     this.procs = new ProcessTable({
       clone: (s, d, flags) => this.hook(s, 'inherit.clone', d, () => (s.definition.inherit?.clone ? s.definition.inherit.clone(d, flags) : d)),
-      exec: (s, d) => this.hook(s, 'inherit.exec', d, () => (s.definition.inherit?.exec ? s.definition.inherit.exec(d) : d)),
+      exec: (s, d, image) => this.hook(s, 'inherit.exec', d, () => (s.definition.inherit?.exec ? s.definition.inherit.exec(d, image) : d)),
       terminate: (s, d) => this.hook(s, 'inherit.terminate', undefined, () => s.definition.inherit?.terminate?.(d)),
     });
     this.modules = new ModuleLoader({

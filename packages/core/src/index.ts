@@ -15,5 +15,5 @@ export * as linux from './linux.js';
 export type { VirtualFs, VStat, VStatFs, DeviceFile, IoctlArg, SourceFile, HostRange } from './vfs/types.js';
 export { native } from './native.js';
 export type { Caller } from './caller.js';
-export type { ProcStatus, Credentials } from './process.js';
+export type { ProcStatus, Credentials, ExecImage } from './process.js';
 export { readProcStatus } from './process.js';

@@ -16,7 +16,7 @@ import type { SourceFile, VirtualFs } from './vfs/types.js';
 import { syscallNumber } from './syscalls/x86_64.js';
 import type { Caller } from './caller.js';
 import type { Helper, HelperOptions } from './helpers.js';
-import { setCredentialSource, type Credentials } from './process.js';
+import { setCredentialSource, type Credentials, type ExecImage } from './process.js';
 
 export type SyscallHandler = (call: SyscallCall) => Answer | Promise<Answer>;
 
@@ -56,7 +56,8 @@ export interface ModuleDefinition {
   inherit?: {
     /** returns the child's data (return the same object to share it) */
     clone?(data: unknown, flags: number): unknown;
-    exec?(data: unknown): unknown;
+    /** image: the program's mode and owner, as the view shows them (when they could be read) */
+    exec?(data: unknown, image?: ExecImage): unknown;
     terminate?(data: unknown): void;
   };
 }

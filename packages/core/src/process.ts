@@ -44,9 +44,16 @@ export class VuProcess {
   }
 }
 
+/** The program an exec runs, as the view shows it (set-user-ID and set-group-ID emulation). */
+export interface ExecImage {
+  mode: number;
+  uid: number;
+  gid: number;
+}
+
 export interface InheritanceHooks {
   clone(service: Service, data: unknown, flags: number): unknown;
-  exec(service: Service, data: unknown): unknown;
+  exec(service: Service, data: unknown, image: ExecImage | undefined): unknown;
   terminate(service: Service, data: unknown): void;
 }
 
@@ -134,9 +141,9 @@ export class ProcessTable {
   }
 
   /** execve succeeded or is about to: modules may transform their data. */
-  exec(p: VuProcess): void {
+  exec(p: VuProcess, image?: ExecImage): void {
     for (const [service, d] of p.moduleData) {
-      const next = this.hooks.exec(service, d);
+      const next = this.hooks.exec(service, d, image);
       if (next === undefined) p.moduleData.delete(service);
       else p.moduleData.set(service, next);
     }

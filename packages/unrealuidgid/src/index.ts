@@ -17,6 +17,9 @@ type Ids = Readonly<Credentials & { suid: number; sgid: number }>;
 
 /** the kernel's limit on supplementary groups (NGROUPS_MAX) */
 const NGROUPS_MAX = 65536;
+const S_ISUID = 0o4000;
+const S_ISGID = 0o2000;
+const S_IXGRP = 0o010;
 /** -1 as an id argument: "unchanged" */
 const KEEP = 0xffffffff;
 
@@ -145,9 +148,13 @@ export default defineModule({
   inherit: {
     // a child shares its parent's ids (a change makes new ones)
     clone: (data) => data,
-    // exec keeps them, and the saved ids become the effective ones (as the kernel does)
-    exec: (data) => {
-      const ids = data as Ids;
+    // exec keeps them; a set-user-ID (set-group-ID) program gives its owner as the effective
+    // id; the saved ids become the effective ones (as the kernel does)
+    exec: (data, image) => {
+      let ids = data as Ids;
+      if (image && image.mode & S_ISUID) ids = { ...ids, euid: image.uid, fsuid: image.uid };
+      // (set-group-ID without group execute marks mandatory locking, not a program)
+      if (image && image.mode & S_ISGID && image.mode & S_IXGRP) ids = { ...ids, egid: image.gid, fsgid: image.gid };
       return { ...ids, suid: ids.euid, sgid: ids.egid };
     },
   },

@@ -17,6 +17,7 @@ import { resolveText, serviceOf, type ViewPath } from './path.js';
 import { isReissued, reissue } from './reissue.js';
 import { markOwnCredentials } from './cred.js';
 import { memfdWith } from '../vfs/memfd.js';
+import type { ExecImage } from '../process.js';
 import { AT_EMPTY_PATH, AT_FDCWD, AT_SYMLINK_NOFOLLOW, S_IFMT, S_IFREG } from '../linux.js';
 
 /** the kernel's limits for `#!` lines and nested interpreters */
@@ -35,35 +36,71 @@ interface Plan {
   argvHead: Array<string | bigint>;
 }
 
+/** tid -> the program its reissued exec runs, as the view shows it */
+const reissuedImages = new Map<number, ExecImage | undefined>();
+
 export async function execSyscall(hv: Hypervisor, call: SyscallCall): Promise<Answer> {
   const at = call.name === 'execveat';
   const pathArg = at ? 1 : 0;
   const text = call.args[pathArg] === 0n ? '' : call.readString(pathArg);
-  if (isReissued(call, text)) return proceed(hv, call);
+  if (isReissued(call, text)) {
+    const image = reissuedImages.get(call.tid);
+    reissuedImages.delete(call.tid);
+    return proceed(hv, call, image);
+  }
   const flags = at ? call.int(4) : 0;
-  if (!hv.filesMounted && call.process?.vcwd === undefined && call.process?.root === undefined) return proceed(hv, call);
-  if (at && text === '' && flags & AT_EMPTY_PATH) return proceed(hv, call); // fexecve: the fd is real
-  const file = await resolveText(hv, call, text, { dirfd: at ? call.int(0) : AT_FDCWD, follow: !(flags & AT_SYMLINK_NOFOLLOW) });
+  const dirfd = at ? call.int(0) : AT_FDCWD;
+  if (!hv.filesMounted && call.process?.vcwd === undefined && call.process?.root === undefined) return proceed(hv, call, hostImage(call, text, dirfd));
+  if (at && text === '' && flags & AT_EMPTY_PATH) return proceed(hv, call, hostImage(call, text, dirfd)); // fexecve: the fd is real
+  const file = await resolveText(hv, call, text, { dirfd, follow: !(flags & AT_SYMLINK_NOFOLLOW) });
   if ('error' in file) {
     if (!file.virtual) return proceed(hv, call);
     throw file.error;
   }
   // as root, a setuid or setgid program takes other credentials (families/cred.ts)
   if (process.geteuid?.() === 0 && file.exists && (file.mode ?? 0) & 0o6000) markOwnCredentials(hv, call.tid);
-  if (!file.virtual) return proceed(hv, call);
+  if (!file.virtual) return proceed(hv, call, hostImage(call, text, dirfd));
   const argv = argvPointers(call, call.args[at ? 2 : 1]);
   const plan = await planExec(hv, call, file, text, argv.slice(0, 1), 0);
+  if (call.process?.tracked) reissuedImages.set(call.tid, await viewImage(file));
   return reissue(hv, call, SYS_execve, [plan.path, [...plan.argvHead, ...argv.slice(1)], call.args[at ? 3 : 2]], plan.path);
 }
 
-/** The exec goes ahead as the caller wrote it. */
-function proceed(hv: Hypervisor, call: SyscallCall): Answer {
+/** The exec goes ahead as the caller wrote it; image: the program it runs, as the view shows it. */
+function proceed(hv: Hypervisor, call: SyscallCall, image?: ExecImage): Answer {
   const p = call.process;
   if (p?.tracked) {
-    hv.procs.exec(p);
+    hv.procs.exec(p, image);
     hv.procs.update(p);
   }
   return Answer.continue();
+}
+
+/** The mode and owner of the program a tracked process execs from the host (for its modules' exec hooks). */
+function hostImage(call: SyscallCall, text: string, dirfd: number): ExecImage | undefined {
+  if (!call.process?.tracked) return undefined;
+  const base = text.startsWith('/') ? '' : dirfd === AT_FDCWD ? `/proc/${call.tid}/cwd/` : `/proc/${call.tid}/fd/${dirfd}${text ? '/' : ''}`;
+  try {
+    const st = fs.statSync(base + text);
+    return { mode: st.mode, uid: st.uid, gid: st.gid };
+  } catch {
+    return undefined;
+  }
+}
+
+/** The mode and owner of a program stored in a mount, as the view shows them. */
+async function viewImage(file: ViewPath): Promise<ExecImage | undefined> {
+  const files = file.entry && serviceOf(file.entry);
+  if (!isVirtualFs(files)) {
+    try {
+      const st = fs.statSync(file.host);
+      return { mode: st.mode, uid: st.uid, gid: st.gid };
+    } catch {
+      return undefined;
+    }
+  }
+  const st = await files.lstat(file.mpath!);
+  return st ? { mode: st.mode, uid: st.uid ?? 0, gid: st.gid ?? 0 } : undefined;
 }
 
 /**
