@@ -79,6 +79,8 @@ export function netstackSocket(ctl: number, domain: number, type: number, protoc
 /** Joins the frames of dev to the VDE network at url (libvdeplug): a pump id; throws when it cannot. */
 export function netstackPump(dev: number, url: string): number;
 export function netstackPumpStop(id: number): void;
+/** Unmaps the image files no open device uses (kept for the next open of the same image). */
+export function dropUnusedMappings(): void;
 /** pread(fd, len at pos) into pid's memory at addr: bytes copied (fewer at the file's end) or -errno. */
 export function fileToMem(pid: number, addr: bigint, len: number, fd: number, pos: number): number;
 /** pid's memory at addr (len bytes) pwritten to fd at pos: bytes copied or -errno. */

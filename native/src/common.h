@@ -61,11 +61,12 @@ constexpr uint64_t kPage = 4096;
 ssize_t ReadTarget(pid_t pid, uint64_t addr, uint8_t *out, size_t len);
 int WriteTarget(pid_t pid, uint64_t addr, const void *data, size_t len);
 // Bytes between a host file (at pos) and a target's memory: bytes copied, or -errno. mapped:
-// read through a mapping of the file kept while fd is open (one copy; see ForgetMapping).
+// read through a mapping of the file (one copy; the caller retains it: RetainMapping).
 ssize_t CopyFileToTarget(pid_t pid, uint64_t addr, size_t len, int fd, off_t pos, bool mapped);
 ssize_t CopyTargetToFile(pid_t pid, uint64_t addr, size_t len, int fd, off_t pos);
-// Unmaps fd's file, if CopyFileToTarget mapped it (before fd is closed).
-void ForgetMapping(int fd);
+// A device uses (no longer uses) the file of fd: its mapping stays while one does.
+void RetainMapping(int fd);
+void ReleaseMapping(int fd);
 
 // The device I/O fast path (devices.cc): true when the call was a device's and is answered.
 // stdioToo: fds 0-2 may be devices (a tracked process, umvu --stdio-devices).

@@ -25,7 +25,7 @@ namespace {
 struct Device {
   int fd;  // umvu's own dup of the module's fd: a close by the module cannot redirect a transfer
   ~Device() {
-    ForgetMapping(fd);
+    ReleaseMapping(fd);
     close(fd);
   }
   int64_t offset;
@@ -61,6 +61,7 @@ Napi::Value DeviceAdd(const Napi::CallbackInfo &info) {
   uint64_t ino = (uint64_t)info[0].As<Napi::Number>().Int64Value();
   d->fd = fcntl(info[1].As<Napi::Number>().Int32Value(), F_DUPFD_CLOEXEC, 0);
   if (d->fd < 0) return ThrowErrno(info.Env(), "deviceAdd", errno);
+  RetainMapping(d->fd);
   d->offset = info[2].As<Napi::Number>().Int64Value();
   d->size = info[3].As<Napi::Number>().Int64Value();
   d->access = info[4].As<Napi::Number>().Int32Value();

@@ -8,6 +8,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <map>
 #include <mutex>
 #include <unordered_map>
 #include <unistd.h>
@@ -57,36 +58,66 @@ int WriteTarget(pid_t pid, uint64_t addr, const void *data, size_t len) {
 // host file's: vudev), in pieces of at most 4 MiB, without a JavaScript buffer per call.
 constexpr size_t kTransferPiece = 4u << 20;
 
-// The file of fd mapped whole (shared, read-only), kept until ForgetMapping(fd): a read is then
-// one copy, from the page cache straight into the target. Null when fd cannot be mapped.
+// Image files mapped whole (shared, read-only), by inode: a read is then one copy, from the page
+// cache straight into the target. A mapping lives while a device uses its file (RetainMapping),
+// and after, for the next open of the same image, until DropUnusedMappings (a device mount
+// ends) or the file is deleted.
 struct Mapping {
-  off_t size;
-  void *addr;
+  off_t size = 0;
+  void *addr = nullptr;
+  int refs = 0;
 };
-std::mutex gMapsMu;  // (a device may be forgotten by the JavaScript thread)
-std::unordered_map<int, Mapping> gMaps;
+std::mutex gMapsMu;  // (the JavaScript thread retains and releases)
+std::map<std::pair<dev_t, ino_t>, Mapping> gMaps;
 
-void ForgetMapping(int fd) {
+void Unmap(Mapping &m) {
+  if (m.addr) munmap(m.addr, m.size);
+  m.addr = nullptr;
+}
+
+void RetainMapping(int fd) {
+  struct stat st;
+  if (fstat(fd, &st) < 0) return;
   std::lock_guard<std::mutex> lock(gMapsMu);
-  auto it = gMaps.find(fd);
-  if (it == gMaps.end()) return;
-  munmap(it->second.addr, it->second.size);
+  gMaps[{st.st_dev, st.st_ino}].refs++;
+}
+
+void ReleaseMapping(int fd) {
+  struct stat st;
+  if (fstat(fd, &st) < 0) return;
+  std::lock_guard<std::mutex> lock(gMapsMu);
+  auto it = gMaps.find({st.st_dev, st.st_ino});
+  if (it == gMaps.end() || --it->second.refs > 0 || st.st_nlink > 0) return;
+  Unmap(it->second);  // (deleted: its blocks are free once nothing maps it)
   gMaps.erase(it);
 }
 
-const uint8_t *MappedFile(int fd, off_t *size) {
-  auto it = gMaps.find(fd);
-  if (it != gMaps.end()) {
-    *size = it->second.size;
-    return (const uint8_t *)it->second.addr;
+void DropUnusedMappings() {
+  std::lock_guard<std::mutex> lock(gMapsMu);
+  for (auto it = gMaps.begin(); it != gMaps.end();) {
+    if (it->second.refs > 0) {
+      ++it;
+      continue;
+    }
+    Unmap(it->second);
+    it = gMaps.erase(it);
   }
+}
+
+// (with gMapsMu held)
+const uint8_t *MappedFile(int fd, off_t *size) {
   struct stat st;
   if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size == 0) return nullptr;
-  void *addr = mmap(nullptr, st.st_size, PROT_READ, MAP_SHARED, fd, 0);
-  if (addr == MAP_FAILED) return nullptr;
-  gMaps[fd] = {st.st_size, addr};
-  *size = st.st_size;
-  return (const uint8_t *)addr;
+  Mapping &m = gMaps[{st.st_dev, st.st_ino}];
+  if (m.addr && m.size != st.st_size) Unmap(m);
+  if (!m.addr) {
+    void *addr = mmap(nullptr, st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+    if (addr == MAP_FAILED) return nullptr;
+    m.addr = addr;
+    m.size = st.st_size;
+  }
+  *size = m.size;
+  return (const uint8_t *)m.addr;
 }
 
 ssize_t CopyFileToTarget(pid_t pid, uint64_t addr, size_t len, int fd, off_t pos, bool mapped) {
@@ -245,6 +276,12 @@ Napi::Value MemToFile(const Napi::CallbackInfo &info) {
   return Napi::Number::New(info.Env(), (double)CopyTargetToFile(pid, addr, len, fd, pos));
 }
 
+// dropUnusedMappings(): the image mappings no open device uses go (a device mount ended)
+Napi::Value DropUnused(const Napi::CallbackInfo &info) {
+  DropUnusedMappings();
+  return info.Env().Undefined();
+}
+
 }  // namespace
 
 void InitMemory(Napi::Env env, Napi::Object exports) {
@@ -255,4 +292,5 @@ void InitMemory(Napi::Env env, Napi::Object exports) {
   exports.Set("execve", Napi::Function::New(env, Execve));
   exports.Set("fileToMem", Napi::Function::New(env, FileToMem));
   exports.Set("memToFile", Napi::Function::New(env, MemToFile));
+  exports.Set("dropUnusedMappings", Napi::Function::New(env, DropUnused));
 }

@@ -237,5 +237,6 @@ export default defineModule({
   mount,
   cleanup(entry) {
     (entry.data as Device | undefined)?.close();
+    native.dropUnusedMappings(); // (the listener maps images for reads: this one's may go)
   },
 });
