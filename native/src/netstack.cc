@@ -190,6 +190,13 @@ void SendWithFd(int sock, const void *data, size_t len, int fd) {
 
 [[noreturn]] void Holder(int sock, bool newUserNs, bool forceVeth, uid_t uid, gid_t gid) {
   prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  prctl(PR_SET_NAME, "umvu-netstack", 0, 0, 0);
+  // umvu's handlers (which forward signals to the view) are not the holder's; a terminal's
+  // signals are for the view, not for it
+  for (int sig = 1; sig < 65; sig++) signal(sig, sig == SIGINT || sig == SIGQUIT || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU ? SIG_IGN : SIG_DFL);
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
   // umvu's other fds (the seccomp listener, the reaper's control socket...) are not its
   if (sock > 3) syscall(SYS_close_range, 3, sock - 1, 0);
   syscall(SYS_close_range, sock + 1, ~0U, 0);
@@ -215,8 +222,9 @@ void SendWithFd(int sock, const void *data, size_t len, int fd) {
   int stack = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
   int ctl = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (stack < 0 || ctl < 0 || !SetUp(ctl, "lo", IFF_UP)) fail(STEP_LO);
-  // ICMP echo sockets for every group (ping without raw sockets); best effort
-  WriteFile("/proc/sys/net/ipv4/ping_group_range", "0 2147483647");
+  // ICMP echo sockets for every group (ping without raw sockets), best effort: in a user
+  // namespace of its own only group 0 (the user's) is mapped
+  WriteFile("/proc/sys/net/ipv4/ping_group_range", newUserNs ? "0 0" : "0 2147483647");
   int dev = forceVeth ? -1 : open("/dev/net/tun", O_RDWR | O_CLOEXEC);
   if (dev >= 0) {
     struct ifreq ifr = {};
@@ -277,6 +285,8 @@ ssize_t RecvWithFd(int sock, void *data, size_t len, int *fd) {
   if (n < 0) return -errno;
   for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
     if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) memcpy(fd, CMSG_DATA(c), sizeof(int));
+  // (the fd could not be installed here: umvu is out of fds)
+  if (msg.msg_flags & MSG_CTRUNC && *fd < 0) return -EMFILE;
   return n;
 }
 
@@ -377,7 +387,8 @@ struct Pump {
   std::thread thread;
 };
 std::mutex gPumpsMu;
-std::map<int, std::unique_ptr<Pump>> gPumps;
+// (never destroyed: at exit, pumps still running must not be joined or terminated)
+auto &gPumps = *new std::map<int, std::unique_ptr<Pump>>;
 int gNextPump = 1;
 
 void PumpLoop(Pump *p, const VdePlug *plug) {
@@ -393,7 +404,8 @@ void PumpLoop(Pump *p, const VdePlug *plug) {
     if (fds[2].revents) return;
     if (fds[0].revents & POLLIN) {
       ssize_t n = read(p->dev, buf.get(), kFrame);
-      if (n > 0) plug->send(p->conn, buf.get(), n, 0);
+      // (a switch that cannot take it now, stopped or full, loses the frame, as a wire would)
+      if (n > 0) plug->send(p->conn, buf.get(), n, MSG_DONTWAIT);
     }
     if (fds[1].revents & POLLIN) {
       ssize_t n = plug->recv(p->conn, buf.get(), kFrame, 0);
@@ -428,8 +440,7 @@ Napi::Value NetstackPump(const Napi::CallbackInfo &info) {
     return env.Undefined();
   }
   auto p = std::make_unique<Pump>();
-  p->dev = dup(dev);
-  fcntl(p->dev, F_SETFD, FD_CLOEXEC);
+  p->dev = fcntl(dev, F_DUPFD_CLOEXEC, 0);
   p->conn = conn;
   if (pipe2(p->stop, O_CLOEXEC) < 0) return ThrowErrno(env, "pipe2", errno);
   Pump *raw = p.get();

@@ -241,16 +241,21 @@ export class Hypervisor {
    */
   private async endView(): Promise<void> {
     await this.shadows.caughtUp(); // files the command wrote just before it ended reach their modules first
+    await this.runHooks('viewEnd');
+    await this.spawner?.end();
+  }
+
+  /** Runs a view hook of every module, last loaded first; a failure is only logged. */
+  private async runHooks(name: 'viewEnd' | 'viewGone'): Promise<void> {
     for (const s of this.modules.list().reverse()) {
-      const { viewEnd } = s.definition;
-      if (!viewEnd) continue;
+      const hook = s.definition[name];
+      if (!hook) continue;
       try {
-        await this.inModule(s, () => viewEnd.call(s.definition));
+        await this.inModule(s, () => hook.call(s.definition));
       } catch (e) {
-        this.logger.printk(3, `umvu: module ${s.name}: viewEnd failed: ${(e as Error)?.stack ?? e}`);
+        this.logger.printk(3, `umvu: module ${s.name}: ${name} failed: ${(e as Error)?.stack ?? e}`);
       }
     }
-    await this.spawner?.end();
   }
 
   /** Asks the reaper to kill every process of the view (the view must not outlive umvu). */
@@ -278,7 +283,10 @@ export class Hypervisor {
             sock.removeAllListeners('close');
             // nothing written is lost: the viewEnd hooks (the spawner may have gone before they
             // ended) and open files of virtual file systems go back first
-            void ending.then(() => this.shadows.dispose()).then(() => {
+            void ending
+              .then(() => this.runHooks('viewGone'))
+              .then(() => this.shadows.dispose())
+              .then(() => {
               this.dirViews.dispose();
               resolve(status);
             });

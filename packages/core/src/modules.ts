@@ -46,6 +46,8 @@ export interface ModuleDefinition {
    * ended and anything else of the view's end (unmount, flush...); a failure is only logged
    */
   viewEnd?(): void | Promise<void>;
+  /** every process of the view has exited (umvu is about to exit): awaited, last loaded first */
+  viewGone?(): void | Promise<void>;
   /** mount(2) of a type prefixed by the module name; usually calls api.addMount() */
   mount?(req: MountRequest): void | Promise<void>;
   /** umount2(2) of one of this module's mounts, before the entry is removed */

@@ -43,6 +43,8 @@ type Defaults = ReadonlyMap<number, StackMount>;
 
 /** the stacks running */
 const running = new Set<StackMount>();
+/** stacks ending (sending what closed sockets still had to send) */
+const ending = new Set<Promise<void>>();
 
 function makeStack(req: MountRequest): Stack {
   const name = req.fstype.slice('vunet'.length);
@@ -132,7 +134,10 @@ function stackAt(call: SyscallCall, p: string): StackMount {
     // gone: its answer does not matter
   }
   const abs = path.resolve(cwd, p);
-  for (const m of running) if (m.mounted && m.target === abs) return m;
+  // the newest mount on that path (a stack is no directory: a trailing slash is ENOTDIR)
+  const m = [...running].reverse().find((r) => r.mounted && r.target === abs);
+  if (m && p.endsWith('/')) throw new SyscallError('ENOTDIR');
+  if (m) return m;
   throw new SyscallError(fs.existsSync(abs) ? 'ENOTSUP' : 'ENOENT');
 }
 
@@ -158,7 +163,8 @@ function msocketCall(call: SyscallCall): Answer {
   }
   const stack = m ?? defaultsOf(call.tid)?.get(domain);
   if (type === SOCK_PROBE) return Answer.error(!stack || stack.stack.families.includes(domain) ? 'EINVAL' : 'EAFNOSUPPORT');
-  if (stack) return stack.mounted ? inject(call, stack, stack.stack.socket(domain, type, protocol), type) : Answer.error('EAFNOSUPPORT');
+  if (stack && (!stack.mounted || !stack.stack.families.includes(domain))) return Answer.error('EAFNOSUPPORT');
+  if (stack) return inject(call, stack, stack.stack.socket(domain, type, protocol), type);
   const fd = new RealStack().socket(domain, type, protocol);
   const r = native.addFd(call.id, fd, -1, { send: true, cloexec: (type & SOCK_CLOEXEC) !== 0 });
   native.syscall(SYS_close, fd);
@@ -192,14 +198,19 @@ function socketsOpen(m: StackMount): boolean {
 /** how long an ending stack may take to send what closed sockets wrote */
 const DRAIN_MS = 10_000;
 
-async function end(m: StackMount): Promise<void> {
+function end(m: StackMount): void {
   if (!running.delete(m)) return;
-  try {
-    await m.stack.drained?.(DRAIN_MS);
-    m.stack.close();
-  } catch (e) {
-    api.printk(3, `vunet: ${m.target}: ${(e as Error).message}`);
-  }
+  m.mounted = false;
+  const done = (async () => {
+    try {
+      await m.stack.drained?.(DRAIN_MS);
+      m.stack.close();
+    } catch (e) {
+      api.printk(3, `vunet: ${m.target}: ${(e as Error).message}`);
+    }
+  })();
+  ending.add(done);
+  void done.then(() => ending.delete(done));
 }
 
 export default defineModule({
@@ -220,10 +231,16 @@ export default defineModule({
     const m = entry.data as StackMount | undefined;
     if (!entry.options.mount || !m) return;
     m.mounted = false;
-    if (!socketsOpen(m)) void end(m);
+    if (!socketsOpen(m)) end(m);
   },
-  async viewEnd() {
-    await Promise.all([...running].map(end));
+  // stacks serve the view's processes until the last one is gone (not only its command)
+  async viewGone() {
+    for (const m of [...running]) end(m);
+    await Promise.all([...ending]);
+  },
+  fini() {
+    // a lazily unmounted stack still serves sockets
+    if (running.size > 0) throw new SyscallError('EBUSY');
   },
   inherit: {
     // a child shares its parent's defaults (msocket copies them before a change); so does exec

@@ -64,22 +64,46 @@ const args = process.argv.slice(2);
 let families: number[] | undefined;
 let supported = false;
 let verbose = false;
+let help = false;
+const addFamilies = (value: string | undefined) => {
+  if (value === undefined) usageExit(USAGE, 2);
+  families = [...(families ?? []), ...familyNumbers(value)];
+};
 let i = 0;
-for (; i < args.length && args[i].startsWith('-'); i++) {
+for (; i < args.length && args[i].startsWith('-') && args[i] !== '-'; i++) {
   const a = args[i];
   if (a === '--') {
     i++;
     break;
   }
-  const [name, inline] = a.startsWith('--') ? a.split(/=(.*)/s, 2) : [a.slice(0, 2), a.length > 2 ? a.slice(2) : undefined];
-  if (name === '-h' || name === '--help') usageExit(USAGE, 0);
-  else if (name === '-v' || name === '--verbose') verbose = true;
-  else if (name === '-s' || name === '--supported') supported = true;
-  else if (['-f', '--family', '--families'].includes(name)) {
-    const value = inline ?? args[++i];
-    if (value === undefined) usageExit(USAGE, 2);
-    families = [...(families ?? []), ...familyNumbers(value)];
-  } else usageExit(USAGE, 2);
+  if (a.startsWith('--')) {
+    const [name, inline] = a.split(/=(.*)/s, 2);
+    if (name === '--help') help = true;
+    else if (name === '--verbose') verbose = true;
+    else if (name === '--supported') supported = true;
+    else if (name === '--family' || name === '--families') addFamilies(inline ?? args[++i]);
+    else usageExit(USAGE, 2);
+    continue;
+  }
+  // grouped short options, as getopt: -sv, -vf inet
+  for (let k = 1; k < a.length; k++) {
+    const c = a[k];
+    if (c === 'h') help = true;
+    else if (c === 'v') verbose = true;
+    else if (c === 's') supported = true;
+    else if (c === 'f') {
+      addFamilies(a.slice(k + 1) || args[++i]);
+      break;
+    } else usageExit(USAGE, 2);
+  }
+}
+if (help) {
+  // -h -v: the families and aliases too
+  const list = verbose
+    ? `Address families:\n${NAMES.slice(1).map((n, f) => ` ${n}(${f + 1})`).join('')}\nMax family number ${MAX_FAMILY}\nAliases:\n${Object.entries(ALIASES).map(([a, l]) => ` ${a} = ${l.join(',')}`).join('\n')}\n`
+    : '';
+  process.stdout.write(USAGE + list);
+  process.exit(0);
 }
 const [stack, ...command] = args.slice(i);
 if (!stack || command.length === 0) usageExit(USAGE, 2);
