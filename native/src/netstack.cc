@@ -247,6 +247,7 @@ void SendWithFd(int sock, const void *data, size_t len, int fd) {
     if (setns(hidden, CLONE_NEWNET) < 0) fail(STEP_PACKET);
     int hctl = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (hctl < 0 || !SetUp(hctl, "vde0p", IFF_UP)) fail(STEP_PACKET);
+    close(hctl);
     dev = PacketSocket();
     if (dev < 0) {
       errno = -dev;
@@ -256,6 +257,7 @@ void SendWithFd(int sock, const void *data, size_t len, int fd) {
   }
   SendWithFd(sock, &s, sizeof s, dev);
   close(dev);
+  close(ctl);  // (no socket of the stack's own stays open here: umvu counts them at umount)
   // sockets on request, until umvu closes its end
   for (;;) {
     SocketRequest req;

@@ -171,9 +171,14 @@ function msocketCall(call: SyscallCall): Answer {
   return r < 0 ? Answer.error(-r) : Answer.answered();
 }
 
-/** Whether some process still holds a socket of the stack (looked up in /proc: at umount only). */
+/**
+ * Whether some process still holds a socket of the stack (looked up in /proc: at umount only).
+ * A stack of its own network namespace knows its sockets by that namespace, also those made by
+ * accept(); others by the sockets they handed out.
+ */
 function socketsOpen(m: StackMount): boolean {
-  if (m.sockets.size === 0) return false;
+  const netns = m.stack.netns?.();
+  if (netns === undefined && m.sockets.size === 0) return false;
   const live = new Set<number>();
   for (const pid of fs.readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
     let fds: string[];
@@ -183,16 +188,42 @@ function socketsOpen(m: StackMount): boolean {
       continue;
     }
     for (const fd of fds) {
+      let ino: number;
       try {
-        const ino = /^socket:\[(\d+)\]$/.exec(fs.readlinkSync(`/proc/${pid}/fd/${fd}`))?.[1];
-        if (ino && m.sockets.has(Number(ino))) live.add(Number(ino));
+        const m = /^socket:\[(\d+)\]$/.exec(fs.readlinkSync(`/proc/${pid}/fd/${fd}`));
+        if (!m) continue;
+        ino = Number(m[1]);
       } catch {
-        // closed meanwhile
+        continue; // closed meanwhile
       }
+      if (m.sockets.has(ino) || (netns !== undefined && socketNetns(Number(pid), Number(fd)) === netns)) live.add(ino);
     }
   }
   m.sockets = live;
   return live.size > 0;
+}
+
+const SYS_pidfd_open = 434;
+const SYS_pidfd_getfd = 438;
+const SYS_ioctl = 16;
+/** the network namespace of a socket, as an fd */
+const SIOCGSKNS = 0x894c;
+
+/** The inode of the network namespace of socket fd N of pid (undefined when it cannot be told). */
+function socketNetns(pid: number, fd: number): number | undefined {
+  const pidfd = native.syscall(SYS_pidfd_open, pid, 0);
+  if (pidfd < 0) return undefined;
+  const sock = native.syscall(SYS_pidfd_getfd, pidfd, fd, 0);
+  native.syscall(SYS_close, pidfd);
+  if (sock < 0) return undefined;
+  const ns = native.syscall(SYS_ioctl, sock, SIOCGSKNS, 0);
+  native.syscall(SYS_close, sock);
+  if (ns < 0) return undefined;
+  try {
+    return fs.fstatSync(ns).ino;
+  } finally {
+    native.syscall(SYS_close, ns);
+  }
 }
 
 /** how long an ending stack may take to send what closed sockets wrote */

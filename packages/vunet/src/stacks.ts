@@ -27,6 +27,8 @@ export interface Stack {
   readonly families: number[];
   /** a socket of the stack, as a host fd of umvu's (the caller closes it); throws SyscallError */
   socket(domain: number, type: number, protocol: number): number;
+  /** the inode of the stack's own network namespace, if it has one */
+  netns?(): number | undefined;
   /** resolves when what closed sockets still had to send is sent (at most timeoutMs) */
   drained?(timeoutMs: number): Promise<void>;
   /** the stack goes: its namespace, helper and VDE connection */
@@ -105,6 +107,14 @@ export class VdeStack implements Stack {
       throw new SyscallError((e as { errno?: number }).errno ?? 'EINVAL', (e as Error).message);
     } finally {
       native.syscall(SYS_close, r.dev);
+    }
+  }
+
+  netns(): number | undefined {
+    try {
+      return this.ctl < 0 ? undefined : fs.statSync(`/proc/${this.pid}/ns/net`).ino;
+    } catch {
+      return undefined;
     }
   }
 

@@ -540,6 +540,27 @@ missing: error No such file or directory
     );
   });
 
+  it('tear-down counts every socket of the stack: one made by accept() keeps it busy too', async () => {
+    const dir = path.join(work, 'accepted');
+    fs.mkdirSync(dir);
+    fs.writeFileSync(
+      path.join(dir, 'acc.py'),
+      `import socket, subprocess
+l = socket.socket(); l.bind(('127.0.0.1', 7777)); l.listen(1)
+c = socket.create_connection(('127.0.0.1', 7777)); a, _ = l.accept(); l.close(); c.close()
+print(subprocess.run(['vuumount', '/dev/net/acc'], capture_output=True, text=True).stderr.strip())
+a.close()
+print(subprocess.run(['vuumount', '/dev/net/acc']).returncode)
+`,
+    );
+    const r = await view(`cd ${dir}; ${PRELUDE}
+vu_insmod vunet || exit 11
+vumount -t vunetvdestack vde://${sw} /dev/net/acc || exit 12
+vustack /dev/net/acc python3 acc.py`);
+    assert.equal(r.status, 0, show(r));
+    assert.equal(r.stdout, 'vuumount: Device or resource busy\n0\n', show(r));
+  });
+
   it('tear-down: vuumount is EBUSY while a socket of the stack is open, then succeeds and its holder goes; when umvu exits no holder survives and the switch frees the ports', async () => {
     const dir = path.join(work, 'teardown');
     fs.mkdirSync(dir);
