@@ -165,18 +165,20 @@ export interface ProcStatus {
   tgid: number;
   ppid: number;
   umask: number;
-  /** real, effective and file-system ids (the last decide file access) */
+  /** real, effective, saved and file-system ids (the last decide file access) */
   uid: number;
   euid: number;
+  suid: number;
   fsuid: number;
   gid: number;
   egid: number;
+  sgid: number;
   fsgid: number;
   groups: number[];
 }
 
 /** The ids of a process, as the view shows them. */
-export type Credentials = Pick<ProcStatus, 'uid' | 'euid' | 'fsuid' | 'gid' | 'egid' | 'fsgid' | 'groups'>;
+export type Credentials = Pick<ProcStatus, 'uid' | 'euid' | 'suid' | 'fsuid' | 'gid' | 'egid' | 'sgid' | 'fsgid' | 'groups'>;
 
 /** virtual credentials (unrealuidgid): they replace what /proc says of a process' ids */
 let credentialSource: ((tid: number) => Credentials | undefined) | undefined;
@@ -201,17 +203,19 @@ export function readProcStatus(tid: number): ProcStatus | undefined {
     return undefined;
   }
   const fields = (name: string) => (new RegExp(`^${name}:[ \\t]*(.*)$`, 'm').exec(text)?.[1] ?? '').split(/\s+/).filter(Boolean).map(Number);
-  const [uid = 0, euid = 0, , fsuid = euid] = fields('Uid');
-  const [gid = 0, egid = 0, , fsgid = egid] = fields('Gid');
+  const [uid = 0, euid = 0, suid = euid, fsuid = euid] = fields('Uid');
+  const [gid = 0, egid = 0, sgid = egid, fsgid = egid] = fields('Gid');
   return {
     tgid: fields('Tgid')[0] ?? -1,
     ppid: fields('PPid')[0] ?? -1,
     umask: parseInt((/^Umask:\s*(\d+)/m.exec(text)?.[1] ?? '022'), 8),
     uid,
     euid,
+    suid,
     fsuid,
     gid,
     egid,
+    sgid,
     fsgid,
     groups: fields('Groups'),
   };

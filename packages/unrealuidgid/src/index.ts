@@ -13,7 +13,7 @@ import { Answer, defineModule, readProcStatus, SyscallError, type Credentials, t
 let api: ModuleApi;
 
 /** A process' virtual ids (never changed in place: a change makes a new one). */
-type Ids = Readonly<Credentials & { suid: number; sgid: number }>;
+type Ids = Readonly<Credentials>;
 
 /** the kernel's limit on supplementary groups (NGROUPS_MAX) */
 const NGROUPS_MAX = 65536;
@@ -31,8 +31,7 @@ function current(tid: number): Ids {
   if (v) return v;
   const st = readProcStatus(tid);
   if (!st) throw new SyscallError('ESRCH');
-  // (/proc shows the saved ids as the third of the four)
-  return { ...st, suid: st.euid, sgid: st.egid };
+  return st;
 }
 
 /** An id argument: undefined for -1 (keep) */
@@ -89,7 +88,9 @@ function setIds(call: SyscallCall): Answer {
       if (size < 0 || size > NGROUPS_MAX) return Answer.error('EINVAL');
       const list = size ? call.readMem(call.args[1], 4 * size) : Buffer.alloc(0);
       const groups = Array.from({ length: size }, (_, i) => list.readUInt32LE(4 * i));
-      return change(call, { ...ids, groups });
+      if (groups.includes(KEEP)) return Answer.error('EINVAL');
+      // (the kernel keeps them sorted)
+      return change(call, { ...ids, groups: groups.sort((x, y) => x - y) });
     }
   }
 }
@@ -149,13 +150,13 @@ export default defineModule({
     // a child shares its parent's ids (a change makes new ones)
     clone: (data) => data,
     // exec keeps them; a set-user-ID (set-group-ID) program gives its owner as the effective
-    // id; the saved ids become the effective ones (as the kernel does)
+    // id; the saved and fs ids become the effective ones (as the kernel does)
     exec: (data, image) => {
       let ids = data as Ids;
       if (image && image.mode & S_ISUID) ids = { ...ids, euid: image.uid, fsuid: image.uid };
       // (set-group-ID without group execute marks mandatory locking, not a program)
       if (image && image.mode & S_ISGID && image.mode & S_IXGRP) ids = { ...ids, egid: image.gid, fsgid: image.gid };
-      return { ...ids, suid: ids.euid, sgid: ids.egid };
+      return { ...ids, suid: ids.euid, fsuid: ids.euid, sgid: ids.egid, fsgid: ids.egid };
     },
   },
 });

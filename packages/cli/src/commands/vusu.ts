@@ -95,7 +95,8 @@ for (const r of [native.syscall(SYS_setresgid, gid, gid, gid), native.syscall(SY
 
 const theShell = shell ?? (preserve ? process.env.SHELL : undefined) ?? (passwdShell || '/bin/sh');
 let env: NodeJS.ProcessEnv = { ...process.env };
-if (login) env = Object.fromEntries(LOGIN_KEEP.filter((k) => process.env[k] !== undefined).map((k) => [k, process.env[k]]));
+// (-m with -l keeps everything, as VUOS' vusu does)
+if (login && !preserve) env = Object.fromEntries(LOGIN_KEEP.filter((k) => process.env[k] !== undefined).map((k) => [k, process.env[k]]));
 if (!preserve) {
   const pathDef = (uid === 0 ? loginDefs('ENV_SUPATH') : loginDefs('ENV_PATH'))?.replace(/^PATH=/, '');
   Object.assign(env, { HOME: home, SHELL: theShell, USER: name, LOGNAME: name, PATH: pathDef ?? (uid === 0 ? '/sbin:/bin:/usr/sbin:/usr/bin' : '/bin:/usr/bin') });
@@ -104,8 +105,21 @@ if (!preserve) {
 if (login) {
   try {
     process.chdir(home);
-  } catch {
-    if (loginDefs('DEFAULT_HOME') === 'yes') process.chdir('/');
+  } catch (e) {
+    // the home cannot be entered: / only if login.defs says DEFAULT_HOME yes
+    let ok = false;
+    if (loginDefs('DEFAULT_HOME') === 'yes') {
+      try {
+        process.chdir('/');
+        ok = true;
+      } catch {
+        // reported below
+      }
+    }
+    if (!ok) {
+      process.stderr.write(`vusu: ${home}: ${strerror(-((e as NodeJS.ErrnoException).errno ?? -2))}\n`);
+      process.exit(1);
+    }
   }
 }
 const argv0 = login ? `-${path.basename(theShell)}` : theShell;

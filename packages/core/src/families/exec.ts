@@ -62,8 +62,11 @@ export async function execSyscall(hv: Hypervisor, call: SyscallCall): Promise<An
   if (!file.virtual) return proceed(hv, call, hostImage(call, text, dirfd));
   const argv = argvPointers(call, call.args[at ? 2 : 1]);
   const plan = await planExec(hv, call, file, text, argv.slice(0, 1), 0);
-  if (call.process?.tracked) reissuedImages.set(call.tid, await viewImage(file));
-  return reissue(hv, call, SYS_execve, [plan.path, [...plan.argvHead, ...argv.slice(1)], call.args[at ? 3 : 2]], plan.path);
+  // (a script's set-user-ID bit means nothing: the kernel takes its interpreter's)
+  if (call.process?.tracked && plan.argvHead.length === 1) reissuedImages.set(call.tid, await viewImage(file));
+  const answer = await reissue(hv, call, SYS_execve, [plan.path, [...plan.argvHead, ...argv.slice(1)], call.args[at ? 3 : 2]], plan.path);
+  if (answer.kind !== 'answered') reissuedImages.delete(call.tid);
+  return answer;
 }
 
 /** The exec goes ahead as the caller wrote it; image: the program it runs, as the view shows it. */
@@ -76,15 +79,25 @@ function proceed(hv: Hypervisor, call: SyscallCall, image?: ExecImage): Answer {
   return Answer.continue();
 }
 
-/** The mode and owner of the program a tracked process execs from the host (for its modules' exec hooks). */
+/**
+ * The mode and owner of the program a tracked process execs from the host (for its modules'
+ * exec hooks): a regular, executable file that is no `#!` script (whose set-user-ID bit the
+ * kernel ignores).
+ */
 function hostImage(call: SyscallCall, text: string, dirfd: number): ExecImage | undefined {
   if (!call.process?.tracked) return undefined;
   const base = text.startsWith('/') ? '' : dirfd === AT_FDCWD ? `/proc/${call.tid}/cwd/` : `/proc/${call.tid}/fd/${dirfd}${text ? '/' : ''}`;
+  let fd: number | undefined;
   try {
-    const st = fs.statSync(base + text);
+    fd = fs.openSync(base + text, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+    const st = fs.fstatSync(fd);
+    const head = Buffer.alloc(2);
+    if (!st.isFile() || !(st.mode & 0o111) || (fs.readSync(fd, head, 0, 2, 0) === 2 && head.toString() === '#!')) return undefined;
     return { mode: st.mode, uid: st.uid, gid: st.gid };
   } catch {
     return undefined;
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
   }
 }
 
