@@ -340,6 +340,7 @@ export class Hypervisor {
     let answer: Answer;
     try {
       call.process = this.procs.get(call.tid) ?? (this.procs.anyTracked ? this.procs.adoptOrCheck(call.tid) : undefined);
+      if (call.process?.pendingExec) this.procs.execSettles(call.process);
       if (this.isDebugEnabled('s', call.tid)) this.logger.debug('s', call.tid, describeCall(call), 1);
       answer = await withCaller(call.tid, () => this.dispatch(call));
       if (!isAnswer(answer)) throw new Error(`invalid answer ${JSON.stringify(answer)}`);

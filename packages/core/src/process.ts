@@ -34,6 +34,12 @@ export class VuProcess {
   /** it may have other credentials than umvu (families/cred.ts): its path calls come to JS */
   ownCredentials = false;
   readonly moduleData = new Map<Service, unknown>();
+  /**
+   * an exec it made, whose outcome is not known yet (the kernel does it and tells nothing):
+   * the program's auxiliary vector before it, and the program run. At its next notification
+   * a new auxiliary vector means the exec succeeded: then the modules' exec hooks run.
+   */
+  pendingExec: { auxv: Buffer; image: ExecImage | undefined } | undefined;
   constructor(
     readonly tid: number,
     readonly tgid: number,
@@ -140,7 +146,24 @@ export class ProcessTable {
     return true;
   }
 
-  /** execve succeeded or is about to: modules may transform their data. */
+  /** p is about to exec (image: the program, as the view shows it): see pendingExec. */
+  execStarts(p: VuProcess, image: ExecImage | undefined): void {
+    const auxv = readAuxv(p.tid);
+    if (auxv) p.pendingExec = { auxv, image };
+  }
+
+  /** At p's next notification: if its exec happened (a new auxiliary vector), the hooks run. */
+  execSettles(p: VuProcess): void {
+    const pending = p.pendingExec;
+    if (!pending) return;
+    p.pendingExec = undefined;
+    const now = readAuxv(p.tid);
+    if (!now || now.equals(pending.auxv)) return; // the exec failed
+    this.exec(p, pending.image);
+    this.update(p);
+  }
+
+  /** execve succeeded: modules may transform their data. */
   exec(p: VuProcess, image?: ExecImage): void {
     for (const [service, d] of p.moduleData) {
       const next = this.hooks.exec(service, d, image);
@@ -175,6 +198,15 @@ export interface ProcStatus {
   sgid: number;
   fsgid: number;
   groups: number[];
+}
+
+/** The auxiliary vector of tid's program (new at every exec: stack addresses, AT_RANDOM...). */
+function readAuxv(tid: number): Buffer | undefined {
+  try {
+    return fs.readFileSync(`/proc/${tid}/auxv`);
+  } catch {
+    return undefined;
+  }
 }
 
 /** The ids of a process, as the view shows them. */

@@ -311,6 +311,24 @@ echo "== plain"; HOME=/nonexistent/keep FOO=bar vusu -c 'echo $HOME $USER $LOGNA
     assert.equal(r.stdout, POSIX_EXEC, show(r));
   });
 
+  it('a failed exec changes no id (ENOENT keeps the saved ids as they were); the next successful one does', () => {
+    const script = `import os, subprocess, sys
+os.setresgid(4, 5, 6); os.setresuid(1, 2, 3)
+try:
+    os.execv('/nonexistent/program', ['x'])
+except OSError as e:
+    print('failed exec', e.errno, os.getresuid(), os.getresgid())
+subprocess.run([sys.executable, '-c', 'import os; print(os.getresuid(), os.getresgid())'])
+`;
+    const file = path.join(work, 'failexec.py');
+    fs.writeFileSync(file, script);
+    const expected = 'failed exec 2 (1, 2, 3) (4, 5, 6)\n(1, 2, 2) (4, 5, 5)\n';
+    if (isRoot) assert.equal(run(PYTHON, [file]).stdout, expected, 'natively');
+    const r = view(work, `vu_insmod unrealuidgid || exit 11; ${PYTHON} ${file}`);
+    assert.equal(r.status, 0, show(r));
+    assert.equal(r.stdout, expected, show(r));
+  });
+
   it('a process outside the subtree that changed its ids keeps the real ones (a sibling, the parent shell, the python3 that forked)', () => {
     const dir = path.join(work, 'sibling');
     fs.mkdirSync(dir);

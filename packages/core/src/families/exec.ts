@@ -69,13 +69,13 @@ export async function execSyscall(hv: Hypervisor, call: SyscallCall): Promise<An
   return answer;
 }
 
-/** The exec goes ahead as the caller wrote it; image: the program it runs, as the view shows it. */
+/**
+ * The exec goes ahead as the caller wrote it; image: the program it runs, as the view shows it.
+ * The modules' exec hooks run once it is known to have succeeded (ProcessTable.execSettles).
+ */
 function proceed(hv: Hypervisor, call: SyscallCall, image?: ExecImage): Answer {
   const p = call.process;
-  if (p?.tracked) {
-    hv.procs.exec(p, image);
-    hv.procs.update(p);
-  }
+  if (p?.tracked) hv.procs.execStarts(p, image);
   return Answer.continue();
 }
 
