@@ -39,14 +39,14 @@ export class VuProcess {
    * the program's auxiliary vector before it, and the program run. At its next notification
    * a new auxiliary vector means the exec succeeded: then the modules' exec hooks run.
    */
-  pendingExec: { auxv: Buffer; image: ExecImage | undefined } | undefined;
+  pendingExec: { auxv: Buffer; image: ExecImage | undefined; data?: Map<Service, unknown> } | undefined;
   constructor(
     readonly tid: number,
     readonly tgid: number,
   ) {}
 
   get tracked(): boolean {
-    return this.localTags !== '' || this.moduleData.size > 0 || this.vcwd !== undefined || this.root !== undefined || this.ownCredentials;
+    return this.localTags !== '' || this.moduleData.size > 0 || this.vcwd !== undefined || this.root !== undefined || this.ownCredentials || this.pendingExec !== undefined;
   }
 }
 
@@ -149,7 +149,16 @@ export class ProcessTable {
   /** p is about to exec (image: the program, as the view shows it): see pendingExec. */
   execStarts(p: VuProcess, image: ExecImage | undefined): void {
     const auxv = readAuxv(p.tid);
-    if (auxv) p.pendingExec = { auxv, image };
+    if (!auxv) return;
+    if (p.tid === p.tgid) {
+      p.pendingExec = { auxv, image };
+      return;
+    }
+    // a thread that execs becomes its process' leader (and takes its tid): the leader's record
+    // then holds what the thread had
+    const leader = this.ensure(p.tgid);
+    leader.pendingExec = { auxv, image, data: new Map(p.moduleData) };
+    this.update(leader);
   }
 
   /** At p's next notification: if its exec happened (a new auxiliary vector), the hooks run. */
@@ -159,6 +168,10 @@ export class ProcessTable {
     p.pendingExec = undefined;
     const now = readAuxv(p.tid);
     if (!now || now.equals(pending.auxv)) return; // the exec failed
+    if (pending.data) {
+      p.moduleData.clear();
+      for (const [service, d] of pending.data) p.moduleData.set(service, d);
+    }
     this.exec(p, pending.image);
     this.update(p);
   }

@@ -329,6 +329,21 @@ subprocess.run([sys.executable, '-c', 'import os; print(os.getresuid(), os.getre
     assert.equal(r.stdout, expected, show(r));
   });
 
+  it('an exec by a thread that is not the leader keeps the ids (the thread becomes the leader)', () => {
+    const script = `import os, sys, threading, time
+os.setresuid(0, 1000, 0)
+threading.Thread(target=lambda: os.execv(sys.executable, [sys.executable, '-c', 'import os; print(os.getresuid())'])).start()
+time.sleep(10)
+`;
+    const file = path.join(work, 'threadexec.py');
+    fs.writeFileSync(file, script);
+    const expected = '(0, 1000, 1000)\n';
+    if (isRoot) assert.equal(run(PYTHON, [file]).stdout, expected, 'natively');
+    const r = view(work, `vu_insmod unrealuidgid || exit 11; ${PYTHON} ${file}`);
+    assert.equal(r.status, 0, show(r));
+    assert.equal(r.stdout, expected, show(r));
+  });
+
   it('a process outside the subtree that changed its ids keeps the real ones (a sibling, the parent shell, the python3 that forked)', () => {
     const dir = path.join(work, 'sibling');
     fs.mkdirSync(dir);
