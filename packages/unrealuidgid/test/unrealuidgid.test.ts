@@ -320,13 +320,7 @@ except OSError as e:
     print('failed exec', e.errno, os.getresuid(), os.getresgid())
 subprocess.run([sys.executable, '-c', 'import os; print(os.getresuid(), os.getresgid())'])
 `;
-    const file = path.join(work, 'failexec.py');
-    fs.writeFileSync(file, script);
-    const expected = 'failed exec 2 (1, 2, 3) (4, 5, 6)\n(1, 2, 2) (4, 5, 5)\n';
-    if (isRoot) assert.equal(run(PYTHON, [file]).stdout, expected, 'natively');
-    const r = view(work, `vu_insmod unrealuidgid || exit 11; ${PYTHON} ${file}`);
-    assert.equal(r.status, 0, show(r));
-    assert.equal(r.stdout, expected, show(r));
+    printsInView('failexec.py', script, 'failed exec 2 (1, 2, 3) (4, 5, 6)\n(1, 2, 2) (4, 5, 5)\n');
   });
 
   it('an exec by a thread that is not the leader keeps the ids (the thread becomes the leader)', () => {
@@ -335,14 +329,18 @@ os.setresuid(0, 1000, 0)
 threading.Thread(target=lambda: os.execv(sys.executable, [sys.executable, '-c', 'import os; print(os.getresuid())'])).start()
 time.sleep(10)
 `;
-    const file = path.join(work, 'threadexec.py');
+    printsInView('threadexec.py', script, '(0, 1000, 1000)\n');
+  });
+
+  /** python3 script prints expected in a view with unrealuidgid, and natively as root */
+  function printsInView(name: string, script: string, expected: string): void {
+    const file = path.join(work, name);
     fs.writeFileSync(file, script);
-    const expected = '(0, 1000, 1000)\n';
     if (isRoot) assert.equal(run(PYTHON, [file]).stdout, expected, 'natively');
     const r = view(work, `vu_insmod unrealuidgid || exit 11; ${PYTHON} ${file}`);
     assert.equal(r.status, 0, show(r));
     assert.equal(r.stdout, expected, show(r));
-  });
+  }
 
   it('a process outside the subtree that changed its ids keeps the real ones (a sibling, the parent shell, the python3 that forked)', () => {
     const dir = path.join(work, 'sibling');
