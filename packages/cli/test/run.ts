@@ -41,3 +41,13 @@ export function tmpdir(prefix = 'umvu-test-'): string {
   created.push(d);
   return d;
 }
+
+/** the sections of a view's stdout that the script starts with `echo "== NAME"` */
+export function sections(out: string): Record<string, string> {
+  const parts: Record<string, string> = {};
+  for (const part of out.split(/^== /m).slice(1)) {
+    const nl = part.indexOf('\n');
+    parts[part.slice(0, nl)] = part.slice(nl + 1);
+  }
+  return parts;
+}

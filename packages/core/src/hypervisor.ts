@@ -356,7 +356,7 @@ export class Hypervisor {
   }
 
   private async dispatch(call: SyscallCall): Promise<Answer> {
-    if (call.nr < 0) return virtualSyscall(this, call);
+    // (a module's claim comes first: vunet serves the msocket virtual syscall so)
     const claim = this.registry.lookup('sc', call.nr);
     if (claim) {
       const handler = claim.data as (c: SyscallCall) => Answer | Promise<Answer>;
@@ -367,6 +367,7 @@ export class Hypervisor {
         this.registry.release(claim);
       }
     }
+    if (call.nr < 0) return virtualSyscall(this, call);
     switch (syscallInfo(call.nr)?.family) {
       case 'exec':
         return execSyscall(this, call);

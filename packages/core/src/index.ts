@@ -14,6 +14,7 @@ export { direntTypeOf, type PathService, type Access, type DirEntry } from './fa
 export * as linux from './linux.js';
 export type { VirtualFs, VStat, VStatFs, DeviceFile, IoctlArg, SourceFile, HostRange } from './vfs/types.js';
 export { native } from './native.js';
+export { SpecialFiles } from './vfs/special.js';
 export type { Caller } from './caller.js';
 export type { ProcStatus, Credentials, ExecImage } from './process.js';
 export { readProcStatus } from './process.js';

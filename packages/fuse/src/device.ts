@@ -4,7 +4,7 @@
  * until a mount(2) names the fd and a connection starts on it.
  */
 import fs from 'node:fs';
-import { linux, native, SyscallError, type DirEntry, type ModuleApi, type VStat, type VirtualFs } from '@vuos/core';
+import { linux, native, SpecialFiles, SyscallError, type ModuleApi, type VStat, type VirtualFs } from '@vuos/core';
 
 /** the misc device number of /dev/fuse: 10, 229 */
 const FUSE_RDEV = (10 << 8) | 229;
@@ -15,9 +15,11 @@ export interface DeviceEnd {
   maxMessage: number;
 }
 
-export class FuseDevice implements VirtualFs {
+export class FuseDevice extends SpecialFiles implements VirtualFs {
   /** the module's api: an end whose peer closed before mounting is closed */
-  constructor(private api: Pick<ModuleApi, 'watchReadable' | 'unwatchReadable'>) {}
+  constructor(private api: Pick<ModuleApi, 'watchReadable' | 'unwatchReadable'>) {
+    super();
+  }
 
   /** supervisor's end of each opened device, by the inode of the end the process holds */
   private unmounted = new Map<number, DeviceEnd>();
@@ -66,15 +68,5 @@ export class FuseDevice implements VirtualFs {
       native.syscall(3 /* close */, fd);
     }
     this.unmounted.clear();
-  }
-
-  readlink(): string {
-    throw new SyscallError('EINVAL');
-  }
-  readdir(): DirEntry[] {
-    throw new SyscallError('ENOTDIR');
-  }
-  read(): Buffer {
-    throw new SyscallError('ENXIO');
   }
 }

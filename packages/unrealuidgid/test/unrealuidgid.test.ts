@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { BIN, run as runIn, testEnv, tmpdir, umvuBash, type Result } from '../../cli/test/run.js';
+import { BIN, run as runIn, sections, testEnv, tmpdir, umvuBash, type Result } from '../../cli/test/run.js';
 
 const isRoot = process.getuid?.() === 0;
 /** python3 of the system (the same for every user: no pyenv shims) */
@@ -25,15 +25,6 @@ const run: typeof runIn = (cmd, args, opts = {}) => runIn(cmd, args, { env: ENV,
  * reads the rc file of HOME when its stdin is a socket, as node's pipes are)
  */
 const view = (cwd: string, script: string) => umvuBash(`cd ${cwd} || exit 99; ${script}`, [], { timeout: 60_000, env: ENV, stdio: ['ignore', 'pipe', 'pipe'] });
-/** the sections of a view's stdout that the script starts with `echo "== NAME"` */
-function sections(out: string): Record<string, string> {
-  const parts: Record<string, string> = {};
-  for (const part of out.split(/^== /m).slice(1)) {
-    const nl = part.indexOf('\n');
-    parts[part.slice(0, nl)] = part.slice(nl + 1);
-  }
-  return parts;
-}
 const stderrLines = (r: Result) => r.stderr.split('\n').filter(Boolean);
 const show = (r: Result) => `status ${r.status}\n--- stdout\n${r.stdout}--- stderr\n${r.stderr}`;
 /** without fuse2fs' own notice (it prints it on its stdout, which is the view's, natively too) */
@@ -332,6 +323,17 @@ time.sleep(10)
     printsInView('threadexec.py', script, '(0, 1000, 1000)\n');
   });
 
+  /** a directory of work with an empty 16 MiB ext4 image and a mount point */
+  function emptyImage(name: string): { dir: string; img: string; mnt: string } {
+    const dir = path.join(work, name);
+    const img = path.join(dir, 'disk.ext4');
+    const mnt = path.join(dir, 'mnt');
+    fs.mkdirSync(mnt, { recursive: true });
+    const mkfs = run('mkfs.ext4', ['-q', img, '16M']);
+    assert.equal(mkfs.status, 0, mkfs.stderr);
+    return { dir, img, mnt };
+  }
+
   /** python3 script prints expected in a view with unrealuidgid, and natively as root */
   function printsInView(name: string, script: string, expected: string): void {
     const file = path.join(work, name);
@@ -429,14 +431,9 @@ vusu -c 'mount -t vufuseext2 -o rw+ ${img} ${mnt}; echo "mount: $?"; echo "== mo
   });
 
   it('owners of new files on a vufuse image follow the virtual ids (root 0:0, a vusu user, setfsuid/setfsgid), the view\'s checks too; host files stay the kernel\'s', () => {
-    const dir = path.join(work, 'owners');
-    const img = path.join(dir, 'disk.ext4');
-    const mnt = path.join(dir, 'mnt');
-    fs.mkdirSync(mnt, { recursive: true });
+    const { dir, img, mnt } = emptyImage('owners');
     fs.mkdirSync(path.join(dir, 'host'));
     fs.mkdirSync(path.join(dir, 'native'));
-    const mkfs = run('mkfs.ext4', ['-q', img, '16M']);
-    assert.equal(mkfs.status, 0, mkfs.stderr);
     // a group the user may give its files: a supplementary one (its own if it has none)
     const group = OTHER.more[0] ?? OTHER.gid;
     const r = view(
@@ -492,12 +489,7 @@ vuumount ${mnt}; echo "umount: $?"`,
   });
 
   it('exec of a set-user-ID/set-group-ID file (on a vufuse image) gives its owner as effective ids (vuos.md §5.7)', () => {
-    const dir = path.join(work, 'setuid');
-    const img = path.join(dir, 'disk.ext4');
-    const mnt = path.join(dir, 'mnt');
-    fs.mkdirSync(mnt, { recursive: true });
-    const mkfs = run('mkfs.ext4', ['-q', img, '16M']);
-    assert.equal(mkfs.status, 0, mkfs.stderr);
+    const { dir, img, mnt } = emptyImage('setuid');
     const r = view(
       dir,
       `vu_insmod unrealuidgid vufuse || exit 11

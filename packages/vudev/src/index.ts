@@ -12,7 +12,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { defineModule, linux, native, SyscallError, type DeviceFile, type DirEntry, type ModuleApi, type MountRequest, type SourceFile, type VStat, type VirtualFs } from '@vuos/core';
+import { defineModule, linux, native, SpecialFiles, SyscallError, type DeviceFile, type ModuleApi, type MountRequest, type SourceFile, type VStat, type VirtualFs } from '@vuos/core';
 import { Disk } from './disk.js';
 
 const { MS_RDONLY, S_IFBLK, S_IFCHR, S_IFMT } = linux;
@@ -132,7 +132,7 @@ function callerCwd(req: MountRequest): string {
 const subdevOf = (mpath: string) => (mpath === '/' ? 0 : /^[1-9]\d*$/.test(mpath) ? Number(mpath) : -1);
 
 /** The device nodes of one mount, as files of a virtual file system. */
-class DeviceNodes implements VirtualFs {
+class DeviceNodes extends SpecialFiles implements VirtualFs {
   /** chmod and chown, per subdevice: in memory, as in VUOS */
   private changed = new Map<number, { mode?: number; uid?: number; gid?: number }>();
   private readonly timeMs = Date.now();
@@ -141,7 +141,9 @@ class DeviceNodes implements VirtualFs {
     private device: Device,
     private o: VudevOptions & { uid: number; gid: number },
     private baseRdev: { major: number; minor: number },
-  ) {}
+  ) {
+    super();
+  }
 
   get readOnly(): boolean {
     return this.o.readOnly;
@@ -167,16 +169,6 @@ class DeviceNodes implements VirtualFs {
       mtimeMs: this.timeMs,
       ctimeMs: this.timeMs,
     };
-  }
-
-  readlink(): string {
-    throw new SyscallError('EINVAL');
-  }
-  readdir(): DirEntry[] {
-    throw new SyscallError('ENOTDIR');
-  }
-  read(): Buffer {
-    throw new SyscallError('ENXIO');
   }
 
   openDevice(mpath: string, flags: number): number | DeviceFile {

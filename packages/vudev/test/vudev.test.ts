@@ -10,7 +10,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { run, tmpdir, umvuBash, type Result } from '../../cli/test/run.js';
+import { run, sections, tmpdir, umvuBash, type Result } from '../../cli/test/run.js';
 
 const MiB = 1 << 20;
 const SECTOR = 512;
@@ -20,15 +20,6 @@ const GROUP = run('id', ['-gn']).stdout.trim();
 
 /** a view running `script` in `cwd` (its stdout, stderr and status) */
 const view = (cwd: string, script: string, umvuArgs: string[] = []) => umvuBash(`cd ${cwd} || exit 99; ${script}`, umvuArgs, { timeout: 60_000 });
-/** the sections of a view's stdout that the script starts with `echo "== NAME"` */
-function sections(out: string): Record<string, string> {
-  const parts: Record<string, string> = {};
-  for (const part of out.split(/^== /m).slice(1)) {
-    const nl = part.indexOf('\n');
-    parts[part.slice(0, nl)] = part.slice(nl + 1);
-  }
-  return parts;
-}
 const show = (r: Result) => `status ${r.status}\n--- stdout\n${r.stdout}--- stderr\n${r.stderr}`;
 /** without fuse2fs' own notice (on its stdout, which is the view's: it prints it natively too) */
 const quiet = (out: string) => out.replace(/^\S+: Writing to the journal is not supported\.\n/gm, '');

@@ -13,7 +13,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { Answer, defineModule, MNT_DETACH, native, SyscallError, type Entry, type ModuleApi, type MountRequest, type SyscallCall, type VStat, type VirtualFs } from '@vuos/core';
+import { Answer, defineModule, MNT_DETACH, native, SpecialFiles, SyscallError, type Entry, type ModuleApi, type MountRequest, type SyscallCall, type VStat, type VirtualFs } from '@vuos/core';
 import { AF_UNSPEC, NullStack, RealStack, VdeStack, type Stack } from './stacks.js';
 
 /** the file type of a stack (VUOS' S_IFSTACK) */
@@ -62,22 +62,13 @@ function makeStack(req: MountRequest): Stack {
 }
 
 /** The stack file at the mount point: type S_IFSTACK, mode 0777, root's, the mount's time. */
-class StackNode implements VirtualFs {
+class StackNode extends SpecialFiles implements VirtualFs {
   private readonly timeMs = Date.now();
   private mode = 0o777;
   private owner = { uid: 0, gid: 0 };
   lstat(mpath: string): VStat | null {
     if (mpath !== '/') return null;
     return { mode: S_IFSTACK | this.mode, size: 0, nlink: 1, ...this.owner, ino: 1, atimeMs: this.timeMs, mtimeMs: this.timeMs, ctimeMs: this.timeMs };
-  }
-  readlink(): string {
-    throw new SyscallError('EINVAL');
-  }
-  readdir(): never {
-    throw new SyscallError('ENOTDIR');
-  }
-  read(): never {
-    throw new SyscallError('ENXIO');
   }
   // (in memory, as in VUOS)
   chmod(_mpath: string, mode: number): void {

@@ -14,7 +14,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { UMVU, run, testEnv, tmpdir, type Result } from '../../cli/test/run.js';
+import { UMVU, run, sections, testEnv, tmpdir, type Result } from '../../cli/test/run.js';
 
 const isRoot = process.getuid?.() === 0;
 const MiB = 1 << 20;
@@ -56,15 +56,6 @@ function view(script: string, opts: { cwd?: string; timeoutMs?: number } = {}): 
   });
 }
 
-/** the sections of a view's stdout that the script starts with `echo "== NAME"` */
-function sections(out: string): Record<string, string> {
-  const parts: Record<string, string> = {};
-  for (const part of out.split(/^== /m).slice(1)) {
-    const nl = part.indexOf('\n');
-    parts[part.slice(0, nl)] = part.slice(nl + 1);
-  }
-  return parts;
-}
 const show = (r: Result, what = 'view') => `${what}: status ${r.status}${(r as ViewResult).timedOut ? ' (TIMED OUT)' : ''}\n--- stdout\n${r.stdout}--- stderr\n${r.stderr}`;
 /** the interface names of `ip -o link` / `ip link` output ("2: vde0@if2: <...>" -> vde0) */
 const linkNames = (out: string) => [...out.matchAll(/^\d+: ([^:@\s]+)[@:]/gm)].map((m) => m[1]);

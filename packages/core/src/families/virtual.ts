@@ -31,14 +31,8 @@ export async function virtualSyscall(hv: Hypervisor, call: SyscallCall): Promise
     }
     case VirtualSyscall.vuctl:
       return vuctl(hv, call);
-    case VirtualSyscall.msocket: {
-      // served by the networking module (vunet) when it is loaded
-      const claim = hv.registry.lookup('sc', VirtualSyscall.msocket);
-      if (!claim) return Answer.error('ENOSYS');
-      const handler = claim.data as (c: SyscallCall) => Answer | Promise<Answer>;
-      return hv.inModule(claim.service, () => handler(call));
-    }
     default:
+      // (msocket too, unless a networking module, vunet, claims it)
       return Answer.error('ENOSYS');
   }
 }
