@@ -170,18 +170,20 @@ echo ciao > ${mnt}/hello; ls -l ${mnt}; vuumount ${mnt}; echo "umount: $?"; vuum
     const r = await runUmvu(['/usr/sbin/chroot', path.join(t.dir, 'root'), '/bin/bash', '-c', 'ls /; cat /etc/motd; cd /etc; pwd; /bin/script x'], { user });
     assert.equal(r.stdout, `bin\netc\nlib\nlib64\nhello from the chroot\n/etc\nscript /bin/script x\n`, JSON.stringify(r));
   });
-  it('the VUOS mincow tutorial on /: edits of /etc that the user may not make happen in the overlay only', async () => {
+  it('the VUOS mincow tutorial on /: edits of /etc that the user may not make happen in the overlay only, chown and chmod too', async () => {
     const t = dirFor(work, 'mincow-root', user);
     t.setup();
     const overlay = path.join(t.dir, 'newroot');
     // the overlay is made by the user itself; /tmp and the checkout stay real (except=)
     const script = `set -e; mkdir ${overlay}; vu_insmod vufs; vumount -t vufs -o mincow,except=/tmp,except=/proc,except=/dev,except=/sys,except=/work ${overlay} /
 sed -i '/^${user.name}:/d' /etc/passwd; whoami 2>&1 || true; rm /etc/protocols; ls -l /etc/protocols 2>&1 || true
-chmod 600 /etc/passwd; stat -c '%a %u' /etc/passwd; grep -c . /etc/group >/dev/null && echo group readable`;
+chmod 600 /etc/passwd; stat -c '%a %u:%g' /etc/passwd; chown ${user.uid} /etc/passwd; ls -l /etc/passwd | cut -d' ' -f1,3,4
+grep -c . /etc/group >/dev/null && echo group readable`;
     const r = await runUmvu(bash(script), { user, env: { PATH: `${path.join(REPO, 'packages/cli/bin')}:${BASE_PATH}` } });
     assert.equal(
       r.stdout,
-      `whoami: cannot find name for user ID ${user.uid}\nls: cannot access '/etc/protocols': No such file or directory\n600 ${user.uid}\ngroup readable\n`,
+      // (the copy in the overlay keeps root's ownership until the chown: the layer keeps it)
+      `whoami: cannot find name for user ID ${user.uid}\nls: cannot access '/etc/protocols': No such file or directory\n600 0:0\n-rw------- ${user.uid} root\ngroup readable\n`,
       JSON.stringify(r),
     );
     // the host is untouched; the overlay holds the edited copy and the whiteout

@@ -10,6 +10,7 @@ export { generateFilter, filterBytes, runFilter, FilterResult } from './filter.j
 export { VIRTUAL_FD_RANGE } from './vfd.js';
 export { errnoOf, errnoName } from './errno.js';
 export { direntTypeOf, type PathService, type Access, type DirEntry } from './families/path.js';
+export type { AttributeKeeper, KeptAttributes } from './families/attributes.js';
 /** Linux constants (open flags, file types, mount flags...) as modules need them */
 export * as linux from './linux.js';
 export type { VirtualFs, VStat, VStatFs, DeviceFile, IoctlArg, SourceFile, HostRange } from './vfs/types.js';

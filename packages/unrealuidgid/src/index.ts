@@ -31,7 +31,9 @@ function current(tid: number): Ids {
   if (v) return v;
   const st = readProcStatus(tid);
   if (!st) throw new SyscallError('ESRCH');
-  return st;
+  // (the ids only: the rest of /proc's status, the umask say, is not kept with them)
+  const { uid, euid, suid, fsuid, gid, egid, sgid, fsgid, groups } = st;
+  return { uid, euid, suid, fsuid, gid, egid, sgid, fsgid, groups };
 }
 
 /** An id argument: undefined for -1 (keep) */

@@ -60,6 +60,7 @@ function mount(req: MountRequest): void {
       renamed: (mpath) => union.renamed(mpath),
       list: (mpath) => union.list(mpath),
       hostDirs: () => [union.upper, union.lower],
+      attributes: union.attributes,
     };
   }
   api.addEntry('path', req.target, {

@@ -12,11 +12,15 @@
  * Whiteouts live in SOURCE/.- (VUOS' layout): an empty file SOURCE/.-/PATH hides PATH of the
  * lower layer, and for a directory its whole lower subtree, even once PATH is made again in
  * SOURCE (the new directory is then "opaque"). `.-` itself is never shown.
+ *
+ * cow and mincow also keep the owners, modes and device nodes the host refuses (attributes.ts):
+ * an unprivileged user's virtual root can unpack and pack a root file system with them.
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { SyscallError } from '@vuos/core';
-import type { Access, DirEntry } from '@vuos/core';
+import { SyscallError, direntTypeOf } from '@vuos/core';
+import type { Access, AttributeKeeper, DirEntry } from '@vuos/core';
+import { AttributeStore } from './attributes.js';
 
 export type UnionMode = 'merge' | 'cow' | 'mincow';
 const BOOKKEEPING = '.-';
@@ -35,11 +39,39 @@ const lexists = (p: string) => {
 };
 
 export class Union {
+  private readonly store?: AttributeStore;
+  /** the layers as the kernel names their files (/proc/PID/fd) */
+  private readonly realUpper: string;
+  private readonly realLower: string;
+
   constructor(
     readonly upper: string,
     readonly lower: string,
     readonly mode: UnionMode,
-  ) {}
+  ) {
+    if (mode !== 'merge') this.store = new AttributeStore(path.join(upper, BOOKKEEPING));
+    this.realUpper = fs.realpathSync(upper);
+    this.realLower = lexists(lower) ? fs.realpathSync(lower) : lower;
+  }
+
+  /** The core's view of the kept attributes (none in merge mode). */
+  get attributes(): AttributeKeeper | undefined {
+    const store = this.store;
+    if (!store) return undefined;
+    return {
+      of: (m) => store.of(m),
+      keep: (m, host, wanted) => store.keep(m, fs.lstatSync(host), wanted),
+      moved: (m, to, exchange) => store.move(m, to, exchange),
+      mpathOf: (host) => this.mpathOf(host),
+    };
+  }
+
+  private mpathOf(host: string): string | undefined {
+    const inside = (base: string) => (host === base ? '/' : host.startsWith(base === '/' ? '/' : `${base}/`) ? host.slice(base === '/' ? 0 : base.length) : undefined);
+    const up = inside(this.realUpper);
+    if (up !== undefined) return this.isBookkeeping(up) ? undefined : up;
+    return inside(this.realLower);
+  }
 
   private up = (m: string) => under(this.upper, m);
   private low = (m: string) => under(this.lower, m);
@@ -97,7 +129,7 @@ export class Union {
     this.copyUpDirs(path.posix.dirname(m));
     const st = fs.lstatSync(this.low(m));
     fs.mkdirSync(this.up(m), { mode: st.mode & 0o7777 });
-    this.copyAttributes(this.up(m), st);
+    this.copyAttributes(m, st);
   }
 
   /** Copies m (a file, symlink or, alone, a directory) from the lower layer into the upper one. */
@@ -109,18 +141,21 @@ export class Union {
     if (st.isSymbolicLink()) fs.symlinkSync(fs.readlinkSync(from), to);
     else if (st.isDirectory()) fs.mkdirSync(to, { mode: st.mode & 0o7777 });
     else if (st.isFile()) fs.copyFileSync(from, to);
-    else throw new SyscallError('ENOTSUP'); // devices, fifos and sockets: metadata overrides are not done yet
-    this.copyAttributes(to, st);
+    else fs.writeFileSync(to, ''); // a device, FIFO or socket: an empty file kept as the node
+    this.copyAttributes(m, st);
   }
 
-  private copyAttributes(to: string, st: fs.Stats): void {
+  /** The copy of m shows what the lower file showed (owner, mode, times), as far as the host allows and then kept. */
+  private copyAttributes(m: string, st: fs.Stats): void {
+    const to = this.up(m);
     try {
-      fs.lchownSync(to, st.uid, st.gid); // only root can keep other owners: best effort
+      fs.lchownSync(to, st.uid, st.gid); // only root can keep other owners
     } catch {
       // an unprivileged user's copy is its own
     }
     if (!st.isSymbolicLink()) fs.chmodSync(to, st.mode & 0o7777);
     fs.lutimesSync(to, st.atime, st.mtime);
+    this.store?.keep(m, fs.lstatSync(to), { mode: st.mode, uid: st.uid, gid: st.gid, rdev: st.rdev, ...this.store.of(m) });
   }
 
   /** The old name of a rename, once moved: what the lower layer still has there is hidden. */
@@ -138,7 +173,8 @@ export class Union {
     if (dir && (this.list(m) ?? fs.readdirSync(layer === 'upper' ? this.up(m) : this.low(m))).length > 0) throw new SyscallError('ENOTEMPTY');
     if (this.mode === 'mincow' && layer === 'lower') {
       try {
-        return this.removeHost(this.low(m), dir);
+        this.removeHost(this.low(m), dir);
+        return this.store?.drop(m);
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
         if (code !== 'EACCES' && code !== 'EPERM') throw e;
@@ -146,6 +182,7 @@ export class Union {
     }
     if (layer === 'upper') this.removeHost(this.up(m), dir);
     if (!this.masked(m) && lexists(this.low(m))) this.addWhiteout(m);
+    this.store?.drop(m);
   }
 
   private removeHost(p: string, dir: boolean): void {
@@ -168,16 +205,25 @@ export class Union {
     const upper = lexists(this.up(m))?.isDirectory() ? this.up(m) : undefined;
     const lower = !this.masked(m) && lexists(this.low(m))?.isDirectory() ? this.low(m) : undefined;
     const hidesChildren = lexists(this.whiteout(m))?.isDirectory() ?? false;
-    if (!(upper && lower) && !hidesChildren && m !== '/') return undefined;
+    const nodes = this.store?.hasNodesIn(m) ?? false;
+    if (!(upper && lower) && !hidesChildren && !nodes && m !== '/') return undefined;
     const entries = new Map<string, DirEntry>();
     const add = (dirPath: string | undefined, skip: (name: string) => boolean) => {
       if (!dirPath) return;
       for (const d of fs.readdirSync(dirPath, { withFileTypes: true }))
-        if (!entries.has(d.name) && !skip(d.name)) entries.set(d.name, { name: d.name, type: direntType(d) });
+        if (!entries.has(d.name) && !skip(d.name)) entries.set(d.name, { name: d.name, type: this.typeOf(path.posix.join(m, d.name), d) });
     };
+    const bookkeeping = path.join(this.realUpper, BOOKKEEPING);
     add(upper, (name) => m === '/' && name === BOOKKEEPING);
-    add(lower, (name) => lexists(this.whiteout(path.posix.join(m, name)))?.isFile() ?? false);
+    // (the lower layer may hold the upper one: a cow layer over its own directory)
+    add(lower, (name) => under(this.realLower, path.posix.join(m, name)) === bookkeeping || (lexists(this.whiteout(path.posix.join(m, name)))?.isFile() ?? false));
     return [...entries.values()];
+  }
+
+  /** The listing type of entry m (a node kept over an empty host file shows as the node). */
+  private typeOf(m: string, d: fs.Dirent): DirEntry['type'] {
+    const mode = this.store?.of(m)?.mode;
+    return (mode !== undefined && direntTypeOf(mode)) || direntType(d);
   }
 }
 

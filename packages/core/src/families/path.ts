@@ -27,6 +27,7 @@ import { fdPathSyscall } from './fdpath.js';
 import { isReissued, reissue } from './reissue.js';
 import { fdMetaSyscall, fstatShadow, shadowFile, vfsSyscall, type FdFile } from './vfs.js';
 import { fstatDevice } from './devices.js';
+import { fdAttributesSyscall, isAttributeCall, keptFileOf, keepAttributes, keepCreator, keeperOf, showKept, type AttributeKeeper } from './attributes.js';
 import { memfdWith } from '../vfs/memfd.js';
 import { isVirtualFs, type SourceFile, type VirtualFs } from '../vfs/types.js';
 import {
@@ -101,6 +102,8 @@ export interface PathService {
   remove?(mpath: string, dir: boolean): void;
   /** the old name of a successful rename */
   renamed?(mpath: string): void;
+  /** owners, modes and device nodes the service keeps over its host files' (attributes.ts) */
+  attributes?: AttributeKeeper;
   /** the entries of directory mpath when no single host directory has them (undefined: it has) */
   list?(mpath: string): DirEntry[] | undefined;
   /**
@@ -442,7 +445,9 @@ function viewLinkOf(hv: Hypervisor, pid: number, link: string): string | undefin
   const owner = hv.shadows.ofFd(pid, fd)?.owner as { viewPath: string } | undefined;
   if (owner) return owner.viewPath;
   try {
-    return hv.dirViews.viewPathOf(fs.readlinkSync(`/proc/${pid}/fd/${fd}`));
+    const host = fs.readlinkSync(`/proc/${pid}/fd/${fd}`);
+    // (a file whose mount keeps its attributes: glibc's lchmod is chmod of /proc/self/fd/N)
+    return hv.dirViews.viewPathOf(host) ?? keptFileOf(hv, host)?.viewPath;
   } catch {
     return undefined;
   }
@@ -600,7 +605,9 @@ export async function pathSyscall(hv: Hypervisor, call: SyscallCall): Promise<An
   const ownFileFd = fdOwnFile(call);
   if (ownFileFd !== undefined) {
     const file = shadowFile(hv, call.tid, ownFileFd) ?? hv.devices.of(call.tid, ownFileFd)?.owner ?? (await standInFile(hv, call, ownFileFd));
-    return file ? fdMetaSyscall(hv, call, file) : Answer.continue();
+    if (file) return fdMetaSyscall(hv, call, file);
+    const caller = callerStatus(call);
+    return (/^fch(own|mod)/.test(call.name) && fdAttributesSyscall(hv, call, (nr, a) => performAsCaller(caller, nr, a))) || Answer.continue();
   }
   const spec = PATH_CALLS[call.name];
   if (!spec) {
@@ -611,7 +618,9 @@ export async function pathSyscall(hv: Hypervisor, call: SyscallCall): Promise<An
     return r.virtual ? Answer.error('ENOTSUP') : Answer.continue();
   }
   if ((call.name === 'newfstatat' || call.name === 'statx') && call.int(0) !== AT_FDCWD && call.int(call.name === 'statx' ? 2 : 3) & AT_EMPTY_PATH && (call.args[1] === 0n || call.readString(1) === '')) {
-    return (await fstatShadow(hv, call, spec)) ?? (await fstatDevice(hv, call, spec)) ?? (await fstatStandIn(hv, call, spec)) ?? Answer.continue(); // fstat of an fd
+    // fstat of an fd
+    const kept = () => fdAttributesSyscall(hv, call, (nr, a) => performAsCaller(callerStatus(call), nr, a), spec.out![0].arg);
+    return (await fstatShadow(hv, call, spec)) ?? (await fstatDevice(hv, call, spec)) ?? (await fstatStandIn(hv, call, spec)) ?? kept() ?? Answer.continue();
   }
   const results = await Promise.all(spec.paths.map((p) => resolveArg(hv, call, p)));
   // nothing virtual involved: the kernel resolves it exactly so (errors included)
@@ -632,13 +641,21 @@ export async function pathSyscall(hv: Hypervisor, call: SyscallCall): Promise<An
  * it came from). Undefined when the fd is no stand-in.
  */
 async function fstatStandIn(hv: Hypervisor, call: SyscallCall, spec: Spec): Promise<Answer | undefined> {
-  const file = await standInFile(hv, call, call.int(0));
-  if (!file) return undefined;
-  return vfsSyscall(hv, call, spec, [file.resolved]);
+  const r = await standInPath(hv, call, call.int(0));
+  if (!r?.entry) return undefined;
+  // (a union's directory: its materialized listing stands for the host directory)
+  return isVirtualFs(serviceOf(r.entry)) ? vfsSyscall(hv, call, spec, [r]) : performOnBehalf(hv, call, spec, [r]);
 }
 
 /** The virtual file (a directory, an O_PATH open) whose host stand-in fd N of the caller is. */
 async function standInFile(hv: Hypervisor, call: SyscallCall, fd: number): Promise<(FdFile & { resolved: ViewPath }) | undefined> {
+  const r = await standInPath(hv, call, fd);
+  if (!r?.entry || !isVirtualFs(serviceOf(r.entry))) return undefined;
+  return { entry: r.entry, mpath: r.mpath!, resolved: r };
+}
+
+/** The view's file that fd N of the caller, a directory opened through a mount, stands for. */
+async function standInPath(hv: Hypervisor, call: SyscallCall, fd: number): Promise<ViewPath | undefined> {
   let host: string;
   try {
     host = fs.readlinkSync(`/proc/${call.tid}/fd/${fd}`);
@@ -648,8 +665,7 @@ async function standInFile(hv: Hypervisor, call: SyscallCall, fd: number): Promi
   const viewPath = hv.dirViews.viewPathOf(host);
   if (viewPath === undefined) return undefined;
   const r = await resolveText(hv, call, viewPath, { dirfd: AT_FDCWD, follow: false });
-  if ('error' in r || !r.exists || !r.entry || !isVirtualFs(serviceOf(r.entry))) return undefined;
-  return { entry: r.entry, mpath: r.mpath!, resolved: r };
+  return 'error' in r || !r.exists ? undefined : r;
 }
 
 /** The fd whose own file a metadata change is about (fchmod, futimens, AT_EMPTY_PATH forms). */
@@ -834,6 +850,11 @@ function performOnBehalf(hv: Hypervisor, call: SyscallCall, spec: Spec, resolved
       r = performAsCaller(caller, call.nr, args);
     }
   }
+  const keeper = keeperOf(resolved[0].entry);
+  if (keeper) {
+    const done = keepCreated(call, keeper, resolved, access, args, spec, r, caller);
+    if (done) return done;
+  }
   if (r < 0) return Answer.error(-r);
   for (const { o, buf } of outs) {
     if (!buf) continue;
@@ -843,6 +864,44 @@ function performOnBehalf(hv: Hypervisor, call: SyscallCall, spec: Spec, resolved
   if (access[0] === 'rename' && !(call.name === 'renameat2' && call.int(4) & RENAME_EXCHANGE)) services[0]?.renamed?.(resolved[0].mpath!);
   if (spec.fd) return injectFd(hv, call, spec.fd, r, resolved[0], services[0]);
   return Answer.value(r);
+}
+
+/**
+ * What a mount that keeps attributes adds to a call performed on its host files: chown, chmod
+ * and mknod the host refused are kept, files made are their maker's, stat shows what is kept,
+ * renames and links take it along. An answer when the call's result changes.
+ */
+function keepCreated(
+  call: SyscallCall,
+  keeper: AttributeKeeper,
+  resolved: ViewPath[],
+  access: Access[],
+  args: Array<bigint | number | string | Buffer | null>,
+  spec: Spec,
+  r: number,
+  caller: () => ProcStatus | undefined,
+): Answer | undefined {
+  const host = (i: number) => String(args[spec.paths[i].arg]);
+  const mpath = resolved[0].mpath!;
+  if (isAttributeCall(call)) {
+    const answer = keepAttributes(call, keeper, mpath, host(0), args, r, (nr, a) => performAsCaller(caller, nr, a));
+    if (answer?.kind === 'value' && access[0] === 'create') keepCreator(keeper, mpath, host(0), caller()); // (a device node)
+    if (answer) return answer;
+  }
+  if (r < 0) return undefined;
+  if (spec.out && call.name.includes('stat') && call.name !== 'statfs') {
+    const kept = keeper.of(mpath);
+    if (kept) showKept(args[spec.out[0].arg] as Buffer, call.name === 'statx', kept);
+  } else if (access[0] === 'rename') {
+    keeper.moved(mpath, resolved[1].mpath!, call.name === 'renameat2' && (call.int(4) & RENAME_EXCHANGE) !== 0);
+  } else if (access[1] === 'create' && call.name.startsWith('link')) {
+    // the new name is the same file (the keeper knows it by the host file's several names)
+    keeper.keep(resolved[1].mpath!, host(1), keeper.of(mpath) ?? {});
+    keeper.keep(mpath, host(0), {});
+  } else if (access[0] === 'create') {
+    keepCreator(keeper, mpath, host(0), caller());
+  }
+  return undefined;
 }
 
 /** What /proc says of the calling thread, read at most once per call and only if asked. */

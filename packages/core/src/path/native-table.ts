@@ -11,6 +11,7 @@ import { SYSCALLS } from '../syscalls/x86_64.js';
 import { pathArgsOf, type PathArg } from '../families/path.js';
 import { VIRTUAL_FD_RANGE } from '../vfd.js';
 import { isVirtualFs } from '../vfs/types.js';
+import { anyKeeper } from '../families/attributes.js';
 
 /** Calls the listener performs on the host tree (x86_64 argument positions); they create nothing. */
 const OPS: Record<string, NativePathOp> = {
@@ -82,7 +83,9 @@ export function nativePathTable(entries: Entry[], listingsRoot: string): NativeP
     if (!files || isVirtualFs(files)) continue;
     for (const prefix of files.hostDirs?.() ?? [files.redirect('/')]) hostDirs.push({ prefix, singleNameOk: mounts[i].host !== undefined });
   }
-  // fstat of an open file of a virtual file system (a memfd) must show the module's metadata
-  const fdStatToJs = entries.some((e) => isVirtualFs(e.options.files));
+  // fstat of an open file of a virtual file system (a memfd) must show the module's metadata;
+  // that of a union's directory, the directory and not its materialized listing; that of a
+  // host file whose mount keeps other attributes for it, those
+  const fdStatToJs = entries.some((e) => isVirtualFs(e.options.files) || (e.options.files && 'list' in e.options.files)) || anyKeeper(entries);
   return { mounts, hostDirs, calls: nativePathCalls(), vfdLow: VIRTUAL_FD_RANGE.low, vfdHigh: VIRTUAL_FD_RANGE.high, fdStatToJs };
 }

@@ -1,0 +1,184 @@
+/**
+ * Attributes a mount keeps over its host files (vufs cow/mincow): owners, modes and device nodes
+ * that the host refuses an unprivileged user. The host still holds the file and its content; the
+ * mount's AttributeKeeper stores what differs, and the view shows the result:
+ *
+ * - chown/chmod (and fchown/fchmod of an fd opened through the mount) are tried on the host
+ *   file; if it refuses (EPERM), or holds something else than asked, the keeper records it;
+ * - mknod of a device (EPERM for a user) makes an empty regular file, recorded as the device;
+ * - a file made by a process whose file-system ids are not the host owner's (virtual root)
+ *   is recorded as that process' own;
+ * - stat, lstat, newfstatat, statx (and fstat of such an fd) show the recorded attributes.
+ *
+ * There are no permission checks on what is recorded (as VUOS): a view is a convenience.
+ */
+import fs from 'node:fs';
+import { Answer, SyscallError, type SyscallCall } from '../syscall.js';
+import type { Hypervisor } from '../hypervisor.js';
+import type { Entry } from '../registry.js';
+import { syscallNumber } from '../syscalls/x86_64.js';
+import type { ProcStatus } from '../process.js';
+import { AT_FDCWD, AT_SYMLINK_NOFOLLOW, O_CREAT, O_EXCL, O_WRONLY, S_IFBLK, S_IFCHR, S_IFDIR, S_IFLNK, S_IFMT } from '../linux.js';
+import { serviceOf } from './path.js';
+import { isVirtualFs } from '../vfs/types.js';
+
+/** What the view shows of a file instead of its host file's: mode (type included), owner, rdev. */
+export interface KeptAttributes {
+  mode?: number;
+  uid?: number;
+  gid?: number;
+  rdev?: number;
+}
+
+export interface AttributeKeeper {
+  /** the attributes kept for mpath, if any */
+  of(mpath: string): KeptAttributes | undefined;
+  /** mpath, whose host file is host, shows `wanted` from now on (the keeper stores what the host file does not hold) */
+  keep(mpath: string, host: string, wanted: KeptAttributes): void;
+  /** mpath (a directory: and what is below it) was renamed to `to`, or exchanged with it */
+  moved(mpath: string, to: string, exchange: boolean): void;
+  /** the path in the mount of one of its host files (an fd's, as /proc shows it), if it is one */
+  mpathOf(host: string): string | undefined;
+}
+
+const S_ISUID = 0o4000;
+const S_ISGID = 0o2000;
+const S_IXGRP = 0o010;
+
+/** performs a call as its caller would (path.ts: umask, file-system ids); answers -errno on failure */
+export type Perform = (nr: number, args: Array<bigint | number | string | Buffer | null>) => number;
+
+export const keeperOf = (entry: Entry | undefined): AttributeKeeper | undefined => {
+  const files = entry && serviceOf(entry);
+  return files && !isVirtualFs(files) ? files.attributes : undefined;
+};
+
+/** The host file's attributes as the view shows them. */
+function shown(keeper: AttributeKeeper, mpath: string, host: string): Required<KeptAttributes> {
+  const st = fs.lstatSync(host);
+  return { mode: st.mode, uid: st.uid, gid: st.gid, rdev: st.rdev, ...keeper.of(mpath) };
+}
+
+const CHOWN = new Set(['chown', 'lchown', 'fchownat', 'fchown']);
+const CHMOD = new Set(['chmod', 'fchmodat', 'fchmodat2', 'fchmod']);
+const MKNOD = new Set(['mknod', 'mknodat']);
+/** where the mode or the owner is in each call's arguments */
+const VALUE_ARG: Record<string, number> = { chown: 1, lchown: 1, fchownat: 2, fchown: 1, chmod: 1, fchmodat: 2, fchmodat2: 2, fchmod: 1, mknod: 1, mknodat: 2 };
+const EPERM = 1;
+
+/** The calls whose host refusal (EPERM) a keeper makes good. */
+export const isAttributeCall = (call: SyscallCall) => {
+  if (!MKNOD.has(call.name)) return VALUE_ARG[call.name] !== undefined;
+  const type = call.int(VALUE_ARG[call.name]) & S_IFMT;
+  return type === S_IFCHR || type === S_IFBLK; // (files, FIFOs and sockets: the host makes them)
+};
+
+/**
+ * After chown, chmod or mknod of a device was performed on host file `host` (result r): a
+ * refusal (EPERM) is made good by the keeper, a success clears what it kept in the way. `args`
+ * are the call's as performed (mknod's mode with the umask applied). Undefined when the keeper
+ * has nothing to do with the result.
+ */
+export function keepAttributes(call: SyscallCall, keeper: AttributeKeeper, mpath: string, host: string, args: Array<bigint | number | string | Buffer | null>, r: number, perform: Perform): Answer | undefined {
+  if (r !== 0 && r !== -EPERM) return undefined;
+  const value = (i: number) => Number(BigInt.asIntN(32, BigInt(args[VALUE_ARG[call.name] + i] as bigint | number)));
+  if (MKNOD.has(call.name)) {
+    if (r === 0) return undefined;
+    // an empty regular file stands for the node; its permission bits are the node's
+    const made = perform(syscallNumber('openat'), [AT_FDCWD, host, O_CREAT | O_EXCL | O_WRONLY, value(0) & 0o7777]);
+    if (made < 0) return Answer.error(-made);
+    fs.closeSync(made);
+    keeper.keep(mpath, host, { mode: value(0) >>> 0, rdev: value(1) >>> 0 });
+    return Answer.value(0);
+  }
+  const now = shown(keeper, mpath, host);
+  if (CHMOD.has(call.name)) {
+    keeper.keep(mpath, host, { mode: (now.mode & S_IFMT) | (value(0) & 0o7777) });
+    return Answer.value(0);
+  }
+  const [uid, gid] = [value(0), value(1)];
+  const wanted: KeptAttributes = {};
+  if (uid !== -1) wanted.uid = uid;
+  if (gid !== -1) wanted.gid = gid;
+  // a change of owner takes set-user-ID away (set-group-ID too, on a group-executable file)
+  const type = now.mode & S_IFMT;
+  const kill = S_ISUID | (now.mode & S_IXGRP ? S_ISGID : 0);
+  if (type !== S_IFDIR && type !== S_IFLNK && now.mode & kill) wanted.mode = now.mode & ~kill;
+  keeper.keep(mpath, host, wanted);
+  return Answer.value(0);
+}
+
+/** After a creation: a caller whose file-system ids are not the host file's owner made it its own. */
+export function keepCreator(keeper: AttributeKeeper, mpath: string, host: string, caller: ProcStatus | undefined): void {
+  if (!caller) return;
+  const st = fs.lstatSync(host);
+  if (st.uid !== caller.fsuid || st.gid !== caller.fsgid) keeper.keep(mpath, host, { uid: caller.fsuid, gid: caller.fsgid });
+}
+
+/** Writes kept attributes into a struct stat (stat, lstat, newfstatat) or struct statx result. */
+export function showKept(buf: Buffer, statx: boolean, kept: KeptAttributes): void {
+  if (statx) {
+    if (kept.uid !== undefined) buf.writeUInt32LE(kept.uid >>> 0, 20);
+    if (kept.gid !== undefined) buf.writeUInt32LE(kept.gid >>> 0, 24);
+    if (kept.mode !== undefined) buf.writeUInt16LE(kept.mode & 0xffff, 28);
+    if (kept.rdev !== undefined) {
+      // dev_t as the kernel encodes it: major in bits 8-19, minor in bits 0-7 and 20-31
+      buf.writeUInt32LE((kept.rdev >>> 8) & 0xfff, 128);
+      buf.writeUInt32LE((kept.rdev & 0xff) | ((kept.rdev >>> 12) & 0xfff00), 132);
+    }
+    return;
+  }
+  if (kept.mode !== undefined) buf.writeUInt32LE(kept.mode >>> 0, 24);
+  if (kept.uid !== undefined) buf.writeUInt32LE(kept.uid >>> 0, 28);
+  if (kept.gid !== undefined) buf.writeUInt32LE(kept.gid >>> 0, 32);
+  if (kept.rdev !== undefined) buf.writeBigUInt64LE(BigInt(kept.rdev), 40);
+}
+
+/** The keeper's mount serving host file `host` (an fd's path), and the file's path in it. */
+export function keptFileOf(hv: Hypervisor, host: string): { keeper: AttributeKeeper; mpath: string; viewPath: string } | undefined {
+  for (const e of hv.registry.all('path').reverse()) {
+    const keeper = keeperOf(e); // (the newest mount first)
+    const mpath = keeper?.mpathOf(host);
+    if (mpath === undefined) continue;
+    const target = String(e.key) || '/';
+    return { keeper: keeper!, mpath, viewPath: mpath === '/' ? target : target === '/' ? mpath : target + mpath };
+  }
+  return undefined;
+}
+
+/** Some mount keeps attributes (then fstat of host fds is JavaScript's: path/native-table.ts). */
+export const anyKeeper = (entries: Entry[]) => entries.some((e) => keeperOf(e) !== undefined);
+
+/**
+ * fstat (newfstatat/statx with AT_EMPTY_PATH), fchown and fchmod of an fd opened through a
+ * keeper's mount. Undefined when the fd is not such a file.
+ */
+export function fdAttributesSyscall(hv: Hypervisor, call: SyscallCall, perform: Perform, outArg?: number): Answer | undefined {
+  let host: string;
+  try {
+    host = fs.readlinkSync(`/proc/${call.tid}/fd/${call.int(0)}`);
+  } catch {
+    return undefined;
+  }
+  const file = keptFileOf(hv, host);
+  if (!file) return undefined;
+  if (outArg === undefined) {
+    // fchown, fchmod and their AT_EMPTY_PATH forms, as their path forms on the host file
+    const args: Array<bigint | number | string | Buffer | null> = [...call.args];
+    const at = VALUE_ARG[call.name];
+    const r = CHOWN.has(call.name) ? perform(syscallNumber('lchown'), [host, args[at], args[at + 1]]) : perform(syscallNumber('chmod'), [host, args[at]]);
+    return keepAttributes(call, file.keeper, file.mpath, host, args, r, perform) ?? (r < 0 ? Answer.error(-r) : Answer.value(r));
+  }
+  const kept = file.keeper.of(file.mpath);
+  if (!kept) return undefined; // the kernel's answer is the view's
+  const statx = call.name === 'statx';
+  const buf = Buffer.alloc(statx ? 256 : 144);
+  const r = statx
+    ? perform(call.nr, [AT_FDCWD, host, AT_SYMLINK_NOFOLLOW, call.int(3), buf])
+    : perform(syscallNumber('newfstatat'), [AT_FDCWD, host, buf, AT_SYMLINK_NOFOLLOW]);
+  if (r < 0) throw new SyscallError(-r);
+  showKept(buf, statx, kept);
+  call.writeMem(call.args[outArg], buf);
+  return Answer.value(0);
+}
+
