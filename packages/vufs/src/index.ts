@@ -16,20 +16,22 @@ let api: ModuleApi;
 interface Options {
   mode: 'bind' | UnionMode;
   except: string[];
+  nochcopy: boolean;
 }
 
 /** VUOS' option table, and its messages for bad options. */
 function parseOptions(data: string): Options {
-  const o: Options = { mode: 'bind', except: [] };
+  const o: Options = { mode: 'bind', except: [], nochcopy: false };
   const modes = new Set<string>();
   for (const word of data.split(',').filter(Boolean)) {
     const [key, value] = word.split(/=(.*)/s, 2);
     const takesArg = key === 'except';
-    if (!['bind', 'move', 'merge', 'cow', 'mincow', 'except', 'ro', 'rw', 'permanent', 'defaults'].includes(key)) fail(`vufs: ${key} unknown tag`);
+    if (!['bind', 'move', 'merge', 'cow', 'mincow', 'except', 'nochcopy', 'ro', 'rw', 'permanent', 'defaults'].includes(key)) fail(`vufs: ${key} unknown tag`);
     if (takesArg && !value) fail(`vufs: ${key} requires an arg`);
     if (!takesArg && value !== undefined) fail(`vufs: ${key} need no args`);
     if (['merge', 'cow', 'mincow', 'move'].includes(key)) modes.add(key);
     if (key === 'merge' || key === 'cow' || key === 'mincow') o.mode = key;
+    if (key === 'nochcopy') o.nochcopy = true;
     if (key === 'except') o.except.push(...value.split(':').map((p) => '/' + p.replace(/^\/+|\/+$/g, '')));
   }
   if (modes.size > 1) fail('vufs: move, merge, cow and mincow are mutually exclusive');
@@ -52,7 +54,7 @@ function mount(req: MountRequest): void {
     const pure = opts.except.length === 0 && fs.statSync(source).isDirectory();
     files = { redirect: (mpath: string) => under(source, mpath), hostPrefix: pure ? source : undefined };
   } else {
-    const union = new Union(source, req.target, opts.mode);
+    const union = new Union(source, req.target, opts.mode, opts.nochcopy);
     files = {
       redirect: (mpath, access) => union.redirect(mpath, access),
       retry: (mpath, access, errno) => union.retry(mpath, access, errno),

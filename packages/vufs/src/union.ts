@@ -48,6 +48,8 @@ export class Union {
     readonly upper: string,
     readonly lower: string,
     readonly mode: UnionMode,
+    /** nochcopy: chown and chmod of a lower file are kept, not made on a copy */
+    private readonly keepOnly = false,
   ) {
     if (mode !== 'merge') this.store = new AttributeStore(path.join(upper, BOOKKEEPING));
     this.realUpper = fs.realpathSync(upper);
@@ -63,6 +65,7 @@ export class Union {
       keep: (m, host, wanted) => store.keep(m, fs.lstatSync(host), wanted),
       moved: (m, to, exchange) => store.move(m, to, exchange),
       mpathOf: (host) => this.mpathOf(host),
+      keepsOnly: (m) => this.keepOnly && this.mode === 'cow' && this.layerOf(m) === 'lower',
     };
   }
 
@@ -103,12 +106,13 @@ export class Union {
     // a directory the lower layer has cannot move as a whole (as overlayfs: mv then copies)
     if (access === 'rename' && !this.masked(m) && lexists(this.low(m))?.isDirectory()) throw new SyscallError('EXDEV');
     if (this.mode === 'mincow' && layer !== 'upper') return this.low(m); // tried on the real layer first
+    if (access === 'attributes' && this.keepOnly && layer === 'lower') return this.low(m); // (the host refuses: kept)
     return this.inUpper(m, access, layer);
   }
 
   /** mincow: the real layer refused (or, for a creation, lacked the parent): redo it in SOURCE */
   retry(m: string, access: Access, errno: string): string | undefined {
-    if (this.mode !== 'mincow' || this.layerOf(m) === 'upper') return undefined;
+    if (this.mode !== 'mincow' || this.layerOf(m) === 'upper' || (access === 'attributes' && this.keepOnly)) return undefined;
     const refused = errno === 'EACCES' || errno === 'EPERM' || (access === 'create' && errno === 'ENOENT');
     return refused ? this.inUpper(m, access, this.layerOf(m)) : undefined;
   }

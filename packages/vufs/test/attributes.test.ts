@@ -120,6 +120,17 @@ echo "== whoami"; whoami'`);
     assert.ok(fs.readFileSync(`${work}/view.tar`).equals(fs.readFileSync(`${work}/native.tar`)), `${tarList(`${work}/native.tar`)}\n---\n${tarList(`${work}/view.tar`)}`);
   });
 
+  it('cow,nochcopy: chmod and chown of a lower file are kept without a copy; the lower file is left as it was', async () => {
+    const low = path.join(work, 'nochcopy-low');
+    const up = path.join(work, 'nochcopy-up');
+    prepare(`mkdir ${low} ${up}; echo data > ${low}/f; chmod 644 ${low}/f`, { user });
+    const r = await inView(`vusu -m -c 'set -e; vumount -t vufs -o cow,nochcopy ${up} ${low}; chmod 4711 ${low}/f; chown 0:5 ${low}/f; stat -c "%a %u:%g %s" ${low}/f; cat ${low}/f'`);
+    assert.equal(r.stdout, '711 0:5 5\ndata\n', JSON.stringify(r)); // (the chown took set-user-ID away)
+    const st = fs.statSync(`${low}/f`);
+    assert.equal(`${(st.mode & 0o7777).toString(8)} ${st.uid}`, `644 ${user.uid}`);
+    assert.deepEqual(fs.readdirSync(up), ['.-']);
+  });
+
   it('renames, links and removals take what is kept along; hard links are one file; a chown back to the host owner keeps nothing', async () => {
     const dir = path.join(work, 'moves');
     const r = await inView(`mkdir ${dir}; vusu -m -c '

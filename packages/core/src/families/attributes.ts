@@ -39,6 +39,8 @@ export interface AttributeKeeper {
   moved(mpath: string, to: string, exchange: boolean): void;
   /** the path in the mount of one of its host files (an fd's, as /proc shows it), if it is one */
   mpathOf(host: string): string | undefined;
+  /** a change of mpath's owner or mode is kept only, its host file left alone (vufs cow nochcopy) */
+  keepsOnly?(mpath: string): boolean;
 }
 
 const S_ISUID = 0o4000;
@@ -64,7 +66,7 @@ const CHMOD = new Set(['chmod', 'fchmodat', 'fchmodat2', 'fchmod']);
 const MKNOD = new Set(['mknod', 'mknodat']);
 /** where the mode or the owner is in each call's arguments */
 const VALUE_ARG: Record<string, number> = { chown: 1, lchown: 1, fchownat: 2, fchown: 1, chmod: 1, fchmodat: 2, fchmodat2: 2, fchmod: 1, mknod: 1, mknodat: 2 };
-const EPERM = 1;
+export const EPERM = 1;
 
 /** The calls whose host refusal (EPERM) a keeper makes good. */
 export const isAttributeCall = (call: SyscallCall) => {
@@ -166,7 +168,11 @@ export function fdAttributesSyscall(hv: Hypervisor, call: SyscallCall, perform: 
     // fchown, fchmod and their AT_EMPTY_PATH forms, as their path forms on the host file
     const args: Array<bigint | number | string | Buffer | null> = [...call.args];
     const at = VALUE_ARG[call.name];
-    const r = CHOWN.has(call.name) ? perform(syscallNumber('lchown'), [host, args[at], args[at + 1]]) : perform(syscallNumber('chmod'), [host, args[at]]);
+    const r = file.keeper.keepsOnly?.(file.mpath)
+      ? -EPERM
+      : CHOWN.has(call.name)
+        ? perform(syscallNumber('lchown'), [host, args[at], args[at + 1]])
+        : perform(syscallNumber('chmod'), [host, args[at]]);
     return keepAttributes(call, file.keeper, file.mpath, host, args, r, perform) ?? (r < 0 ? Answer.error(-r) : Answer.value(r));
   }
   const kept = file.keeper.of(file.mpath);

@@ -27,7 +27,7 @@ import { fdPathSyscall } from './fdpath.js';
 import { isReissued, reissue } from './reissue.js';
 import { fdMetaSyscall, fstatShadow, shadowFile, vfsSyscall, type FdFile } from './vfs.js';
 import { fstatDevice } from './devices.js';
-import { fdAttributesSyscall, isAttributeCall, keptFileOf, keepAttributes, keepCreator, keeperOf, showKept, type AttributeKeeper } from './attributes.js';
+import { EPERM, fdAttributesSyscall, isAttributeCall, keptFileOf, keepAttributes, keepCreator, keeperOf, showKept, type AttributeKeeper } from './attributes.js';
 import { memfdWith } from '../vfs/memfd.js';
 import { isVirtualFs, type SourceFile, type VirtualFs } from '../vfs/types.js';
 import {
@@ -65,10 +65,10 @@ const SYS_open = 2;
 
 /**
  * What a call does to a path, for services that place files by it (vufs cow copies a file up
- * before its first change): read, change (write), make (create), unlink/rmdir (remove), or
- * move away (rename: the old name).
+ * before its first change): read, change (write), change owner or mode only (attributes), make
+ * (create), unlink/rmdir (remove), or move away (rename: the old name).
  */
-export type Access = 'read' | 'write' | 'create' | 'remove' | 'rename';
+export type Access = 'read' | 'write' | 'attributes' | 'create' | 'remove' | 'rename';
 
 /** An entry of a directory listing served by a module. */
 export interface DirEntry {
@@ -181,11 +181,11 @@ const PATH_CALLS: Record<string, Spec> = {
   unlink: { paths: [f(0, false, undefined, undefined, 'remove')] },
   unlinkat: { paths: [f(1, false, 0, undefined, 'remove')] },
   rmdir: { paths: [f(0, false, undefined, undefined, 'remove')] },
-  chmod: { paths: [f(0, true, undefined, undefined, 'write')] },
-  fchmodat: { paths: [f(1, true, 0, undefined, 'write')] },
-  chown: { paths: [f(0, true, undefined, undefined, 'write')] },
-  lchown: { paths: [f(0, false, undefined, undefined, 'write')] },
-  fchownat: { paths: [f(1, atFlags(4), 0, 4, 'write')] },
+  chmod: { paths: [f(0, true, undefined, undefined, 'attributes')] },
+  fchmodat: { paths: [f(1, true, 0, undefined, 'attributes')] },
+  chown: { paths: [f(0, true, undefined, undefined, 'attributes')] },
+  lchown: { paths: [f(0, false, undefined, undefined, 'attributes')] },
+  fchownat: { paths: [f(1, atFlags(4), 0, 4, 'attributes')] },
   truncate: { paths: [f(0, true, undefined, undefined, 'write')] },
   utimensat: { paths: [f(1, atFlags(3), 0, 3, 'write')], in: [{ arg: 2, size: 32 }] },
   rename: { paths: [f(0, false, undefined, undefined, 'rename'), f(1, false, undefined, undefined, 'create')] },
@@ -200,7 +200,7 @@ const PATH_CALLS: Record<string, Spec> = {
   futimesat: { paths: [f(1, true, 0, undefined, 'write')], in: [{ arg: 2, size: 32 }] },
   mknod: { paths: [f(0, false, undefined, undefined, 'create')], mode: { arg: 1 } },
   mknodat: { paths: [f(1, false, 0, undefined, 'create')], mode: { arg: 2 } },
-  fchmodat2: { paths: [f(1, atFlags(3), 0, 3, 'write')] },
+  fchmodat2: { paths: [f(1, atFlags(3), 0, 3, 'attributes')] },
   setxattr: { paths: [f(0, true, undefined, undefined, 'write')], strings: [1], in: [{ arg: 2, sizeArg: 3 }] },
   lsetxattr: { paths: [f(0, false, undefined, undefined, 'write')], strings: [1], in: [{ arg: 2, sizeArg: 3 }] },
   removexattr: { paths: [f(0, true, undefined, undefined, 'write')], strings: [1] },
@@ -839,7 +839,9 @@ function performOnBehalf(hv: Hypervisor, call: SyscallCall, spec: Spec, resolved
       args[spec.mode.arg] = (mode & ~0o7777) | (mode & 0o7777 & ~umask); // mknod's file type stays
     }
   }
-  let r = performAsCaller(caller, call.nr, args);
+  const keeper = keeperOf(resolved[0].entry);
+  // (a change the mount only keeps is refused by the host, as it were)
+  let r = keeper?.keepsOnly?.(resolved[0].mpath!) && isAttributeCall(call) ? -EPERM : performAsCaller(caller, call.nr, args);
   if (r < 0) {
     // a service may place the file elsewhere when the host refuses (vufs mincow)
     const again = resolved.map((v, i) => v.entry && services[i]?.retry?.(v.mpath!, access[i], errnoName(-r)));
@@ -850,7 +852,6 @@ function performOnBehalf(hv: Hypervisor, call: SyscallCall, spec: Spec, resolved
       r = performAsCaller(caller, call.nr, args);
     }
   }
-  const keeper = keeperOf(resolved[0].entry);
   if (keeper) {
     const done = keepCreated(call, keeper, resolved, access, args, spec, r, caller);
     if (done) return done;
