@@ -7,18 +7,9 @@
 #   bash bench/vudev.sh [REPS (default 3)]
 # dd's own summary line gives bytes and seconds (the copy, fsync included with conv=fsync; not
 # the exec or the open); mkfs is timed with $EPOCHREALTIME around the command. Best of REPS.
-set -euo pipefail
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-root=$(dirname "$here")
-export PATH=$root/packages/cli/bin:$PATH
-export LC_ALL=C
-reps=${1:-3}
-[[ $reps =~ ^[1-9][0-9]*$ ]] || { echo "usage: bash bench/vudev.sh [REPS]" >&2; exit 2; }
-for tool in sgdisk mkfs.ext4 e2fsck dd truncate awk; do
-	command -v $tool >/dev/null || { echo "bench: $tool is needed" >&2; exit 2; }
-done
-[[ -d $root/packages/cli/dist && -d $root/packages/vudev/dist ]] ||
-	{ echo "bench: umvu is not built: cd $root && npm run build" >&2; exit 2; }
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+needs sgdisk mkfs.ext4 e2fsck dd truncate awk
+built vudev
 
 w=$(mktemp -d "${TMPDIR:-/tmp}/umvu-bench-vudev.XXXXXX")
 umvu_pid=

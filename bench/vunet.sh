@@ -11,18 +11,9 @@
 #   bash bench/vunet.sh [REPS (default 3)]
 # Network: only loopback (the host's 127.0.0.1, and lo inside the views' private namespaces) and
 # 10.250.0.0/24 on vde0 inside those namespaces, joined only by the switch started here.
-set -euo pipefail
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-root=$(dirname "$here")
-export PATH=$root/packages/cli/bin:$PATH
-export LC_ALL=C
-reps=${1:-3}
-[[ $reps =~ ^[1-9][0-9]*$ ]] || { echo "usage: bash bench/vunet.sh [REPS]" >&2; exit 2; }
-for tool in python3 vde_switch ip timeout awk; do
-	command -v $tool >/dev/null || { echo "bench: $tool is needed" >&2; exit 2; }
-done
-[[ -d $root/packages/cli/dist && -d $root/packages/vunet/dist ]] ||
-	{ echo "bench: umvu is not built: cd $root && npm run build" >&2; exit 2; }
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+needs python3 vde_switch ip timeout awk
+built vunet
 # the interpreter itself (not a pyenv-style shim: its start-up would run through umvu each time)
 py=$(python3 -c 'import sys; print(sys.executable)')
 bytes_lo=$((1 << 30)) bytes_vde=$((256 << 20))
