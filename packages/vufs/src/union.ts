@@ -40,6 +40,7 @@ const lexists = (p: string) => {
 
 export class Union {
   private readonly store?: AttributeStore;
+  private readonly whiteouts = new Set<string>();
   /** the layers as the kernel names their files (/proc/PID/fd) */
   private readonly realUpper: string;
   private readonly realLower: string;
@@ -54,6 +55,7 @@ export class Union {
     if (mode !== 'merge') this.store = new AttributeStore(path.join(upper, BOOKKEEPING));
     this.realUpper = fs.realpathSync(upper);
     this.realLower = lexists(lower) ? fs.realpathSync(lower) : lower;
+    this.readWhiteouts();
   }
 
   /** The core's view of the kept attributes (none in merge mode). */
@@ -82,8 +84,20 @@ export class Union {
 
   /** m, or one of its ancestors, was deleted from the lower layer */
   private masked(m: string): boolean {
-    for (let p = m; p !== '/'; p = path.posix.dirname(p)) if (lexists(this.whiteout(p))?.isFile()) return true;
+    for (let p = m; p !== '/'; p = path.posix.dirname(p)) if (this.whiteouts.has(p)) return true;
     return false;
+  }
+
+  /** The whiteouts in SOURCE/.- (every path call asks about each ancestor: they are kept in memory). */
+  private readWhiteouts(): void {
+    const walk = (dir: string, m: string) => {
+      for (const d of fs.readdirSync(dir, { withFileTypes: true })) {
+        const child = path.posix.join(m, d.name);
+        if (d.isDirectory()) walk(path.join(dir, d.name), child);
+        else if (!(m === '/' && d.name.startsWith('\x7f'))) this.whiteouts.add(child); // (not the attributes)
+      }
+    };
+    if (lexists(path.join(this.upper, BOOKKEEPING))?.isDirectory()) walk(path.join(this.upper, BOOKKEEPING), '/');
   }
 
   private isBookkeeping = (m: string) => m === `/${BOOKKEEPING}` || m.startsWith(`/${BOOKKEEPING}/`);
@@ -198,6 +212,8 @@ export class Union {
     const w = this.whiteout(m);
     fs.mkdirSync(path.dirname(w), { recursive: true });
     fs.rmSync(w, { recursive: true, force: true }); // whiteouts of its children are covered by it
+    for (const k of this.whiteouts) if (k.startsWith(`${m}/`)) this.whiteouts.delete(k);
+    this.whiteouts.add(m);
     fs.writeFileSync(w, '');
   }
 
@@ -220,7 +236,7 @@ export class Union {
     const bookkeeping = path.join(this.realUpper, BOOKKEEPING);
     add(upper, (name) => m === '/' && name === BOOKKEEPING);
     // (the lower layer may hold the upper one: a cow layer over its own directory)
-    add(lower, (name) => under(this.realLower, path.posix.join(m, name)) === bookkeeping || (lexists(this.whiteout(path.posix.join(m, name)))?.isFile() ?? false));
+    add(lower, (name) => under(this.realLower, path.posix.join(m, name)) === bookkeeping || this.whiteouts.has(path.posix.join(m, name)));
     return [...entries.values()];
   }
 
