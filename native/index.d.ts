@@ -39,7 +39,7 @@ export function addFd(id: bigint, srcFd: number, targetFd: number, opts?: { send
 /**
  * Fast-path action per syscall number (0 continue, 1 JS, 2 path fast path, 3 JS when an fd
  * argument, a bit per argument in fdArgs, is in the reserved range vfdLow..vfdHigh, or 0-2
- * with stdioDevices).
+ * with stdioDevices, 4 the virtual clock: clock_gettime, gettimeofday and time only).
  */
 export function setActions(actions: Uint8Array, fdArgs: Uint8Array, vfdLow: number, vfdHigh: number, stdioDevices: boolean): void;
 export function setTracked(tid: number, tracked: boolean): void;
@@ -97,6 +97,22 @@ export function execve(path: string, argv: string[], envp: string[], keepFds?: n
  * is answered, or -errno when the thread cannot be traced (the notification is still pending).
  */
 export function reissue(id: bigint, tid: number, origNr: number, nr: number, args: Array<bigint | number | string | Array<string | bigint>>): Promise<number>;
+/**
+ * The virtual clock of the fast path (clock.cc), or none (null): clock_gettime of the clock ids
+ * in `clocks` (bit n: id n), gettimeofday and time (when CLOCK_REALTIME is one) read
+ * (real - base) * frequency + base + offset, in ns since the epoch.
+ */
+export function setClock(clock: { clocks: number; base: bigint; frequency: number; offset: bigint } | null): void;
+/** Clock id read now (or its time `real`) transformed as setClock's clocks are (ns); throws if it cannot be read. */
+export function clockTime(clockId: number, base: bigint, frequency: number, offset: bigint, real?: bigint): bigint;
+/**
+ * Answers the pending exec `id` of `tid` with CONTINUE, and makes the program it starts overlook
+ * the vDSO (vdso.cc). Resolves 0 once the exec succeeded (the program runs without the vDSO),
+ * 1 once it failed (the caller has its errno), 2 if the thread died; -errno when the thread
+ * cannot be handled (EPERM: already traced; EXDEV: not its process' leader): the notification
+ * is then still pending.
+ */
+export function execHidingVdso(id: bigint, tid: number): Promise<number>;
 /** One path argument of a syscall (argument indexes; -1: none). */
 export interface NativePathArg {
   arg: number;

@@ -34,6 +34,8 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitPacket(env, exports);
   InitDevices(env, exports);
   InitNetstack(env, exports);
+  InitClock(env, exports);
+  InitVdso(env, exports);
   return exports;
 }
 

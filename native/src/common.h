@@ -48,6 +48,8 @@ void InitPtrace(Napi::Env env, Napi::Object exports);
 void InitPacket(Napi::Env env, Napi::Object exports);
 void InitDevices(Napi::Env env, Napi::Object exports);
 void InitNetstack(Napi::Env env, Napi::Object exports);
+void InitClock(Napi::Env env, Napi::Object exports);
+void InitVdso(Napi::Env env, Napi::Object exports);
 
 // The seccomp listener fd of the view (-1 before it starts).
 int ListenerFd();
@@ -75,3 +77,5 @@ bool HandleDeviceCall(int listener, const struct seccomp_notif *n, bool stdioToo
 // The native path fast path (paths.cc), for syscalls TypeScript marked ACT_PATH.
 enum PathVerdict { PATH_CONTINUE, PATH_JS, PATH_ANSWERED };
 PathVerdict HandlePathCall(int listener, const struct seccomp_notif *n);
+// The virtual clock fast path (clock.cc), for syscalls TypeScript marked ACT_CLOCK; the same verdicts.
+PathVerdict HandleClockCall(int listener, const struct seccomp_notif *n);

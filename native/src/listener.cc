@@ -21,8 +21,9 @@ namespace {
 // Fast-path actions per syscall number, chosen by TypeScript. ACT_PATH: decided by the path
 // fast path (paths.cc) from the mount table. ACT_FD: JS when one of the call's fd arguments
 // (gFdArgs: a bit per argument) is in the reserved range of placeholders, else CONTINUE (the
-// filter also notifies fds 0-2, which matter only for tracked processes).
-enum Action : uint8_t { ACT_CONTINUE = 0, ACT_JS = 1, ACT_PATH = 2, ACT_FD = 3 };
+// filter also notifies fds 0-2, which matter only for tracked processes). ACT_CLOCK: answered
+// from the virtual clock (clock.cc).
+enum Action : uint8_t { ACT_CONTINUE = 0, ACT_JS = 1, ACT_PATH = 2, ACT_FD = 3, ACT_CLOCK = 4 };
 constexpr int kMaxNr = 1024;
 std::atomic<uint8_t> gActions[kMaxNr];
 std::atomic<uint8_t> gFdArgs[kMaxNr];
@@ -111,7 +112,10 @@ void ListenerLoop() {
                          gVfdHigh.load(std::memory_order_relaxed)))
       continue;
     Action act = ActionFor(n);
-    PathVerdict v = act == ACT_CONTINUE ? PATH_CONTINUE : act == ACT_PATH ? HandlePathCall(gListener, n) : PATH_JS;
+    PathVerdict v = act == ACT_CONTINUE ? PATH_CONTINUE
+                    : act == ACT_PATH   ? HandlePathCall(gListener, n)
+                    : act == ACT_CLOCK  ? HandleClockCall(gListener, n)
+                                        : PATH_JS;
     if (v == PATH_CONTINUE) SendContinue(n->id);
     if (v != PATH_JS) continue;
     std::lock_guard<std::mutex> lock(gQueueMu);

@@ -311,4 +311,26 @@ echo "== after"; id -u`;
     const fsck = spawnSync('e2fsck', ['-fn', img], { encoding: 'utf8' });
     assert.equal(fsck.status, 0, fsck.stdout + fsck.stderr);
   });
+  it('vumisctime as the user: the view\'s clock an hour ahead (date, python3, a static program), stopped, set with date -s; the host\'s clock is not', async () => {
+    const t = dirFor(work, 'vumisctime', user);
+    t.setup();
+    const clock = path.join(t.dir, 'clock');
+    // a static program reads the time without the C library's dynamic vDSO lookup
+    prepare(`cd ${t.dir}; printf '#include <stdio.h>\\n#include <time.h>\\nint main(void) { struct timespec t; clock_gettime(CLOCK_REALTIME, &t); printf("%%ld\\\\n", (long)t.tv_sec); return 0; }\\n' > now.c
+gcc -static -o now now.c 2>/dev/null || gcc -o now now.c`, { user });
+    const script = `cd ${t.dir}; vu_insmod vumisc; vumount -t vumisctime none ${clock} || exit 1; echo 3600 > ${clock}/offset
+date +%s; python3 -c 'import time; print(int(time.time()))'; ./now
+echo 0 > ${clock}/frequency; a=$(date +%s.%N); sleep 0.5; b=$(date +%s.%N); [ "$a" = "$b" ] && echo stopped
+date -s @2000000000 > /dev/null && date +%s`;
+    const before = Date.now() / 1000;
+    const r = await runUmvu(bash(script), { user, env: { PATH: `${path.join(REPO, 'packages/cli/bin')}:${BASE_PATH}` } });
+    const after = Date.now() / 1000;
+    assert.equal(r.status, 0, JSON.stringify(r));
+    const lines = r.stdout.split('\n');
+    for (const line of lines.slice(0, 3)) assert.ok(Number(line) >= before + 3598 && Number(line) <= after + 3602, JSON.stringify(r));
+    assert.equal(lines[3], 'stopped', JSON.stringify(r));
+    assert.equal(lines[4], '2000000000', JSON.stringify(r));
+    const host = Number(spawnSync('date', ['+%s'], { encoding: 'utf8' }).stdout);
+    assert.ok(Math.abs(host - Date.now() / 1000) < 2);
+  });
 });

@@ -26,6 +26,7 @@ import { describeCall } from './describe.js';
 import { currentCaller, withCaller } from './caller.js';
 import { shadowKey } from './families/vfs.js';
 import { OpenDevices, deviceFdSyscall } from './families/devices.js';
+import { clockSyscall, type VirtualClock } from './families/clock.js';
 import { Spawner, type Helper, type HelperOptions } from './helpers.js';
 import { SyscallError } from './syscall.js';
 
@@ -60,6 +61,8 @@ const ACT_JS = 1;
 const ACT_PATH = 2;
 /** JS when an fd argument is a placeholder's number (the reserved range), else continue */
 const ACT_FD = 3;
+/** answered by the native listener from the virtual clock (families/clock.ts) */
+const ACT_CLOCK = 4;
 /** per syscall number, a bit per fd argument of its filter rule (for ACT_FD) */
 const FD_ARGS = new Uint8Array(1024);
 for (const s of SYSCALLS) if (s.filter.kind === 'fd') for (const a of s.filter.args) FD_ARGS[s.nr] |= 1 << a;
@@ -163,6 +166,21 @@ export class Hypervisor {
     }
   }
 
+  /** The module whose virtual clock is the view's: the newest loaded one that set one. */
+  private get clockOwner(): Service | undefined {
+    return this.modules.list().reverse().find((s) => s.clock);
+  }
+
+  /** The view's virtual clock, if a module set one (families/clock.ts). */
+  get clock(): VirtualClock | undefined {
+    return this.clockOwner?.clock;
+  }
+
+  /** Resolves once what processes wrote to the files of the clock's module, and closed, is handed back to it. */
+  async clockSettled(): Promise<void> {
+    for (const e of this.clockOwner?.entries ?? []) if (e.type === 'path') await this.shadows.caughtUp(shadowKey(e, ''));
+  }
+
   /** Some mount serves files (then path calls are resolved over the view). */
   get filesMounted(): boolean {
     return this.registry.all('path').some((e) => e.options.files);
@@ -179,6 +197,8 @@ export class Hypervisor {
     const files = entries.some((e) => e.options.files);
     const mounts = entries.some((e) => e.options.mount);
     if (mounts) actions[syscallNumber('umount2')] = ACT_JS;
+    const clock = this.clock;
+    native.setClock(clock ? { ...clock, clocks: clock.clocks.reduce((bits, id) => (bits | (1 << id)) >>> 0, 0) } : null);
     // files mounted: every path call (and exec) is resolved over the view; mounts only: open
     // (/proc/mounts). The native path fast path decides what it can prove; the rest goes to JS.
     const table = files || mounts ? nativePathTable(entries, this.dirViews.root) : NO_PATH_TABLE;
@@ -190,7 +210,9 @@ export class Hypervisor {
     const devices = entries.some((e) => isVirtualFs(e.options.files)) || this.devices.anyOpen;
     for (const s of SYSCALLS) {
       if (actions[s.nr] === ACT_JS) continue;
-      if (files && s.family === 'exec') actions[s.nr] = ACT_JS;
+      // (with a clock, every exec is traced to hide the vDSO: families/vdso.ts)
+      if ((files || clock) && s.family === 'exec') actions[s.nr] = ACT_JS;
+      else if (clock && s.family === 'clock') actions[s.nr] = ACT_CLOCK;
       else if (devices && s.family === 'fd') actions[s.nr] = ACT_FD;
       else if (s.family === 'path' && (files || (mounts && (s.name === 'open' || s.name === 'openat'))))
         // getcwd: only a process with a virtual cwd or root (tracked: all its calls go to JS) differs
@@ -371,6 +393,8 @@ export class Hypervisor {
     switch (syscallInfo(call.nr)?.family) {
       case 'exec':
         return execSyscall(this, call);
+      case 'clock':
+        return clockSyscall(this, call);
       case 'cred':
         return credSyscall(this, call);
       case 'mount':

@@ -19,3 +19,4 @@ export { SpecialFiles } from './vfs/special.js';
 export type { Caller } from './caller.js';
 export type { ProcStatus, Credentials, ExecImage } from './process.js';
 export { readProcStatus } from './process.js';
+export { clockAt, clockTime, type VirtualClock } from './families/clock.js';

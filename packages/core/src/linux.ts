@@ -45,3 +45,7 @@ export const S_IFCHR = 0o020000;
 export const S_IFBLK = 0o060000;
 /** mount(2) flag: read-only */
 export const MS_RDONLY = 1;
+
+// clock ids (clock_gettime(2))
+export const CLOCK_REALTIME = 0;
+export const CLOCK_REALTIME_COARSE = 5;

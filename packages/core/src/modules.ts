@@ -17,6 +17,7 @@ import { syscallNumber } from './syscalls/x86_64.js';
 import type { Caller } from './caller.js';
 import type { Helper, HelperOptions } from './helpers.js';
 import { setCredentialSource, type Credentials, type ExecImage } from './process.js';
+import type { VirtualClock } from './families/clock.js';
 
 export type SyscallHandler = (call: SyscallCall) => Answer | Promise<Answer>;
 
@@ -102,6 +103,13 @@ export interface ModuleApi extends ProcessDataAccess {
    * checks, the owners of files made in virtual file systems and FUSE requests use them
    */
   setCredentialSource(source: ((tid: number) => Credentials | undefined) | undefined): void;
+  /**
+   * gives the view a virtual clock (vumisctime), or takes it back (undefined): clock_gettime of
+   * its clocks, gettimeofday and time read it, answered by the native listener; the programs
+   * exec'd while it is set run without the vDSO (their clock reads must be system calls). The
+   * newest loaded module's clock wins; a removed module's goes
+   */
+  setClock(clock: VirtualClock | undefined): void;
   delEntry(entry: Entry, flags?: number): void;
   /** calls onReadable once, when fd (non-blocking) becomes readable: call again to re-arm */
   watchReadable(fd: number, onReadable: () => void): void;
@@ -132,6 +140,8 @@ export class Service {
   moduleEntry!: Entry;
   inFlight = 0;
   api!: ModuleApi;
+  /** the virtual clock it gives the view (ModuleApi.setClock) */
+  clock: VirtualClock | undefined;
   constructor(
     readonly definition: ModuleDefinition,
     readonly source: string,
@@ -153,7 +163,7 @@ export interface ModuleHost {
   logger: Logger;
   processDataFor(service: Service): ProcessDataAccess;
   isDebugEnabled(tag: string, tid: number): boolean;
-  /** the set of loaded modules changed */
+  /** the set of loaded modules, or what they give the view (a clock), changed */
   changed(): void;
   watchReadable(fd: number, onReadable: () => void): void;
   caller(): Caller | undefined;
@@ -251,6 +261,10 @@ export class ModuleLoader {
         registry.add('path', info.target, service, { ...match, mount: info, files, data, permanent: /(^|,)permanent(,|$)/.test(info.options) }),
       openSource: (path, writable) => this.host.openSource(path, writable),
       setCredentialSource: (source) => setCredentialSource(source),
+      setClock: (clock) => {
+        service.clock = clock;
+        this.host.changed();
+      },
       delEntry: (entry, flags = 0) => registry.del(entry, flags),
       watchReadable: (fd, onReadable) => this.host.watchReadable(fd, onReadable),
       caller: () => this.host.caller(),

@@ -1,5 +1,6 @@
 /**
- * execve/execveat. The kernel runs every program it can find by itself (CONTINUE). A program
+ * execve/execveat. The kernel runs every program it can find by itself (CONTINUE; while the
+ * view has a virtual clock, the program is made to overlook the vDSO: vdso.ts). A program
  * stored in a mount, or named relative to a virtual cwd, is not where the kernel would look:
  * the caller is made to reissue the call (reissue.ts) on the file's host path.
  * A `#!` script in a mount runs its interpreter (which may be in a mount too) with the argv the
@@ -15,6 +16,7 @@ import { errnoName } from '../errno.js';
 import { isVirtualFs } from '../vfs/types.js';
 import { resolveText, serviceOf, type ViewPath } from './path.js';
 import { isReissued, reissue } from './reissue.js';
+import { continueExec } from './vdso.js';
 import { markOwnCredentials } from './cred.js';
 import { memfdWith } from '../vfs/memfd.js';
 import type { ExecImage } from '../process.js';
@@ -70,13 +72,14 @@ export async function execSyscall(hv: Hypervisor, call: SyscallCall): Promise<An
 }
 
 /**
- * The exec goes ahead as the caller wrote it; image: the program it runs, as the view shows it.
- * The modules' exec hooks run once it is known to have succeeded (ProcessTable.execSettles).
+ * The exec goes ahead as the caller wrote it (vdso.ts); image: the program it runs, as the view
+ * shows it. The modules' exec hooks run once it is known to have succeeded
+ * (ProcessTable.execSettles).
  */
-function proceed(hv: Hypervisor, call: SyscallCall, image?: ExecImage): Answer {
+function proceed(hv: Hypervisor, call: SyscallCall, image?: ExecImage): Promise<Answer> {
   const p = call.process;
   if (p?.tracked) hv.procs.execStarts(p, image);
-  return Answer.continue();
+  return continueExec(hv, call);
 }
 
 /**

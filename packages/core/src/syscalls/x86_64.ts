@@ -11,7 +11,7 @@
  * Numbers past the end of the table (newer kernels) are notified and, unless claimed, continued.
  */
 export type FilterRule = { kind: 'allow' } | { kind: 'notify' } | { kind: 'enosys' } | { kind: 'fd'; args: number[] };
-export type Family = 'path' | 'exec' | 'cred' | 'sc' | 'net' | 'fd' | 'mount' | 'none';
+export type Family = 'path' | 'exec' | 'cred' | 'sc' | 'clock' | 'net' | 'fd' | 'mount' | 'none';
 export interface SyscallInfo {
   nr: number;
   name: string;
@@ -116,7 +116,7 @@ const TABLE = `
  93 fchown                   notify    path
  94 lchown                   notify    path
  95 umask                    allow     none
- 96 gettimeofday             notify    sc
+ 96 gettimeofday             notify    clock
  97 getrlimit                allow     none
  98 getrusage                allow     none
  99 sysinfo                  allow     none
@@ -221,7 +221,7 @@ const TABLE = `
 198 lremovexattr             notify    path
 199 fremovexattr             notify    path
 200 tkill                    allow     none
-201 time                     notify    sc
+201 time                     notify    clock
 202 futex                    allow     none
 203 sched_setaffinity        allow     none
 204 sched_getaffinity        allow     none
@@ -248,7 +248,7 @@ const TABLE = `
 225 timer_getoverrun         allow     none
 226 timer_delete             allow     none
 227 clock_settime            notify    sc
-228 clock_gettime            notify    sc
+228 clock_gettime            notify    clock
 229 clock_getres             notify    sc
 230 clock_nanosleep          allow     none
 231 exit_group               allow     none
