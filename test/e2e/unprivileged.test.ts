@@ -163,6 +163,15 @@ echo ciao > ${mnt}/hello; ls -l ${mnt}; vuumount ${mnt}; echo "umount: $?"; vuum
     assert.equal(spawnSync('debugfs', ['-R', 'cat /hello', `${disk}?offset=1048576`], { encoding: 'utf8' }).stdout, 'ciao\n');
     assert.match(spawnSync('debugfs', ['-R', 'stat /hello', `${disk}?offset=1048576`], { encoding: 'utf8' }).stdout, new RegExp(`User: +${user.uid} +Group: +${user.gid} `));
   });
+  it('an execute-only program (mode 0711: the kernel closes its memory to umvu) runs with a virtual file system mounted', async () => {
+    const t = dirFor(work, 'exec-only', user);
+    t.setup();
+    prepare(`cp /bin/ls ${t.dir}/ls; chmod 711 ${t.dir}/ls`, { user });
+    const script = `vu_insmod vudev && vumount -t vudevnull none /dev/null2 && ${t.dir}/ls -d /etc && echo ran`;
+    const r = await runUmvu(bash(script), { user, env: { PATH: `${path.join(REPO, 'packages/cli/bin')}:${BASE_PATH}` } });
+    assert.equal(r.stdout, '/etc\nran\n', JSON.stringify(r));
+  });
+
   it('chroot into a tree of dynamic programs (any user may chroot in a view)', async () => {
     const t = dirFor(work, 'chroot', user);
     t.setup();

@@ -414,7 +414,8 @@ export class Hypervisor {
    * Errors are recognized by shape, not class: a module may import its own copy of the core.
    */
   private failure(call: SyscallCall, e: unknown): Answer {
-    const err = e as { errno?: unknown; code?: unknown; stack?: string };
+    const err = e as { errno?: unknown; code?: unknown; stack?: string; uninspectable?: boolean };
+    if (err?.uninspectable) return Answer.continue(); // (syscall.ts)
     if (typeof err?.errno === 'number' && err.errno > 0) return Answer.error(err.errno);
     if (typeof err?.code === 'string' && /^E[A-Z0-9]+$/.test(err.code)) {
       try {

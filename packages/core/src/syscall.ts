@@ -87,22 +87,17 @@ export class SyscallCall {
     const addr = typeof argOrAddr === 'bigint' ? argOrAddr : this.args[argOrAddr];
     const s = addr === 0n ? null : native.readString(this.tid, addr, max);
     if (s !== null) return s;
-    throw new SyscallError(addr !== 0n && this.readable(addr) ? 'ENAMETOOLONG' : 'EFAULT');
-  }
-
-  private readable(addr: bigint): boolean {
-    try {
-      native.readMem(this.tid, addr, 1);
-      return true;
-    } catch {
-      return false;
-    }
+    if (addr === 0n) throw new SyscallError('EFAULT');
+    this.readMem(addr, 1); // (unreadable: EFAULT, or the whole memory closed to umvu)
+    throw new SyscallError('ENAMETOOLONG');
   }
 
   readMem(addr: bigint, len: number): Buffer {
     try {
       return native.readMem(this.tid, addr, len);
-    } catch {
+    } catch (e) {
+      const errno = (e as { errno?: number }).errno;
+      if (errno === EPERM || errno === EACCES) throw uninspectable(this);
       throw new SyscallError('EFAULT');
     }
   }
@@ -115,4 +110,16 @@ export class SyscallCall {
   stillValid(): boolean {
     return native.idValid(this.id);
   }
+}
+
+const EPERM = 1;
+const EACCES = 13;
+
+/**
+ * The caller's memory is closed to umvu as a whole: the kernel makes a process that runs an
+ * execute-only program (mode 0711, not readable) undumpable. Its calls cannot be looked at, so
+ * they go to the kernel as they are (the hypervisor continues them).
+ */
+function uninspectable(call: SyscallCall): Error {
+  return Object.assign(new Error(`${call.name} of ${call.tid}: its memory cannot be read`), { uninspectable: true });
 }
