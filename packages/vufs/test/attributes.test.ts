@@ -120,6 +120,17 @@ echo "== whoami"; whoami'`);
     assert.ok(fs.readFileSync(`${work}/view.tar`).equals(fs.readFileSync(`${work}/native.tar`)), `${tarList(`${work}/native.tar`)}\n---\n${tarList(`${work}/view.tar`)}`);
   });
 
+  it('a kept device node opens the host\'s device of its number (c 1 3: /dev/null), one without a driver fails with ENXIO, as natively', async function () {
+    const dir = path.join(work, 'nodes');
+    const script = (d: string) => `cd ${d}; mknod null c 1 3; mknod weird c 42 44; echo data > null; wc -c < null; cat weird 2>&1 | sed "s/^cat: //"; stat -c "%F %t,%T" null`;
+    const r = await inView(`mkdir ${dir}; vusu -m -c 'set -e; vumount -t vufs -o cow ${dir} ${dir}; ${script(dir)}'`);
+    assert.equal(r.stdout, '0\nweird: No such device or address\ncharacter special file 1,3\n', JSON.stringify(r));
+    assert.equal(fs.statSync(path.join(dir, 'null')).size, 0);
+    if (process.getuid?.() !== 0) this.skip();
+    const native = path.join(work, 'nodes-native');
+    assert.equal(prepare(`mkdir ${native}; ${script(native)}`), r.stdout);
+  });
+
   it('cow,nochcopy: chmod and chown of a lower file are kept without a copy; the lower file is left as it was', async () => {
     const low = path.join(work, 'nochcopy-low');
     const up = path.join(work, 'nochcopy-up');

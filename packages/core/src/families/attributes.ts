@@ -117,6 +117,24 @@ export function keepCreator(keeper: AttributeKeeper, mpath: string, host: string
   if (st.uid !== caller.fsuid || st.gid !== caller.fsgid) keeper.keep(mpath, host, { uid: caller.fsuid, gid: caller.fsgid });
 }
 
+/**
+ * The host's device node of the type and number of a kept one (/dev/null for c 1,3): what
+ * opening the kept node opens, as a real node would (the caller's own permissions apply).
+ * Undefined when the host has none (the kernel says ENXIO for a number without a driver).
+ */
+export function hostDeviceNode(mode: number, rdev: number): string | undefined {
+  const key = `${mode & S_IFMT}:${rdev}`;
+  if (!deviceNodes.has(key)) {
+    deviceNodes.clear();
+    for (const name of fs.readdirSync('/dev')) {
+      const st = fs.lstatSync(`/dev/${name}`, { throwIfNoEntry: false });
+      if (st && (st.isCharacterDevice() || st.isBlockDevice())) deviceNodes.set(`${st.mode & S_IFMT}:${st.rdev}`, `/dev/${name}`);
+    }
+  }
+  return deviceNodes.get(key);
+}
+const deviceNodes = new Map<string, string>();
+
 /** Writes kept attributes into a struct stat (stat, lstat, newfstatat) or struct statx result. */
 export function showKept(buf: Buffer, statx: boolean, kept: KeptAttributes): void {
   if (statx) {

@@ -27,7 +27,7 @@ import { fdPathSyscall } from './fdpath.js';
 import { isReissued, reissue } from './reissue.js';
 import { fdMetaSyscall, fstatShadow, shadowFile, vfsSyscall, type FdFile } from './vfs.js';
 import { fstatDevice } from './devices.js';
-import { EPERM, fdAttributesSyscall, isAttributeCall, keptFileOf, keepAttributes, keepCreator, keeperOf, showKept, type AttributeKeeper } from './attributes.js';
+import { EPERM, fdAttributesSyscall, hostDeviceNode, isAttributeCall, keptFileOf, keepAttributes, keepCreator, keeperOf, showKept, type AttributeKeeper } from './attributes.js';
 import { memfdWith } from '../vfs/memfd.js';
 import { isVirtualFs, type SourceFile, type VirtualFs } from '../vfs/types.js';
 import {
@@ -827,6 +827,14 @@ function performOnBehalf(hv: Hypervisor, call: SyscallCall, spec: Spec, resolved
   });
   if (spec.fd && spec.fd.flags >= 0) {
     const flags = call.int(spec.fd.flags);
+    // a device node kept over an empty host file opens the host's device of its number
+    const kept = resolved[0].exists && !(flags & O_PATH) ? keeperOf(resolved[0].entry)?.of(resolved[0].mpath!) : undefined;
+    const keptType = (kept?.mode ?? 0) & S_IFMT;
+    if (keptType === S_IFCHR || keptType === S_IFBLK) {
+      const node = hostDeviceNode(keptType, kept!.rdev ?? 0);
+      if (!node) throw new SyscallError('ENXIO');
+      return openInCaller(hv, call, resolved[0], node, flags, call.int(spec.mode!.arg));
+    }
     const type = resolved[0].exists ? (resolved[0].mode ?? 0) & S_IFMT : S_IFREG;
     if (flags & O_PATH || (type !== S_IFREG && type !== S_IFDIR)) return openInCaller(hv, call, resolved[0], hosts[0], flags, call.int(spec.mode!.arg));
   }
