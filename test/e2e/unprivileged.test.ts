@@ -172,6 +172,18 @@ echo ciao > ${mnt}/hello; ls -l ${mnt}; vuumount ${mnt}; echo "umount: $?"; vuum
     assert.equal(r.stdout, '/etc\nran\n', JSON.stringify(r));
   });
 
+  it('unrealuidgid: a set-user-ID (set-group-ID) program run by the user gets its owner as effective id, as natively (where the kernel does it)', async function () {
+    if (process.getuid?.() !== 0) this.skip(); // a set-user-ID root program is made by root
+    const t = dirFor(work, 'set-id', user);
+    t.setup();
+    prepare(`cp /usr/bin/id ${t.dir}/suid; chown root:root ${t.dir}/suid; chmod 4755 ${t.dir}/suid; cp /usr/bin/id ${t.dir}/sgid; chown root:staff ${t.dir}/sgid; chmod 2755 ${t.dir}/sgid`);
+    const programs = `${t.dir}/suid; ${t.dir}/sgid; python3 -c 'import os; print(os.getresuid(), os.getresgid())'`;
+    const native = prepare(programs, { user });
+    const r = await runUmvu(bash(`vu_insmod unrealuidgid || exit 11; ${programs}`), { user, env: { PATH: `${path.join(REPO, 'packages/cli/bin')}:${BASE_PATH}` } });
+    assert.match(native, /euid=0\(root\)[^\n]*\n[^\n]*egid=50\(staff\)/);
+    assert.equal(r.stdout, native, JSON.stringify(r));
+  });
+
   it('chroot into a tree of dynamic programs (any user may chroot in a view)', async () => {
     const t = dirFor(work, 'chroot', user);
     t.setup();

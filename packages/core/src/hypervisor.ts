@@ -109,7 +109,8 @@ export class Hypervisor {
   constructor() {
     this.procs = new ProcessTable({
       clone: (s, d, flags) => this.hook(s, 'inherit.clone', d, () => (s.definition.inherit?.clone ? s.definition.inherit.clone(d, flags) : d)),
-      exec: (s, d, image) => this.hook(s, 'inherit.exec', d, () => (s.definition.inherit?.exec ? s.definition.inherit.exec(d, image) : d)),
+      exec: (s, d, image, tid) => this.hook(s, 'inherit.exec', d, () => (s.definition.inherit?.exec ? s.definition.inherit.exec(d, image, tid) : d)),
+      setIdServices: () => this.modules.list().filter((s) => s.definition.inherit?.setIdPrograms),
       terminate: (s, d) => this.hook(s, 'inherit.terminate', undefined, () => s.definition.inherit?.terminate?.(d)),
     });
     this.modules = new ModuleLoader({
@@ -181,6 +182,11 @@ export class Hypervisor {
     for (const e of this.clockOwner?.entries ?? []) if (e.type === 'path') await this.shadows.caughtUp(shadowKey(e, ''));
   }
 
+  /** Some module's exec hook wants set-user-ID programs run by any process (process.ts). */
+  get setIdPrograms(): boolean {
+    return this.procs.setIdServices().length > 0;
+  }
+
   /** Some mount serves files (then path calls are resolved over the view). */
   get filesMounted(): boolean {
     return this.registry.all('path').some((e) => e.options.files);
@@ -210,8 +216,9 @@ export class Hypervisor {
     const devices = entries.some((e) => isVirtualFs(e.options.files)) || this.devices.anyOpen;
     for (const s of SYSCALLS) {
       if (actions[s.nr] === ACT_JS) continue;
-      // (with a clock, every exec is traced to hide the vDSO: families/vdso.ts)
-      if ((files || clock) && s.family === 'exec') actions[s.nr] = ACT_JS;
+      // (with a clock, every exec is traced to hide the vDSO: families/vdso.ts; a module may
+      // want to see set-user-ID programs run)
+      if ((files || clock || this.setIdPrograms) && s.family === 'exec') actions[s.nr] = ACT_JS;
       else if (clock && s.family === 'clock') actions[s.nr] = ACT_CLOCK;
       else if (devices && s.family === 'fd') actions[s.nr] = ACT_FD;
       else if (s.family === 'path' && (files || (mounts && (s.name === 'open' || s.name === 'openat'))))

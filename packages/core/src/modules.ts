@@ -59,8 +59,13 @@ export interface ModuleDefinition {
   inherit?: {
     /** returns the child's data (return the same object to share it) */
     clone?(data: unknown, flags: number): unknown;
-    /** image: the program's mode and owner, as the view shows them (when they could be read) */
-    exec?(data: unknown, image?: ExecImage): unknown;
+    /**
+     * image: the program's mode and owner, as the view shows them (when they could be read).
+     * With setIdPrograms, the hook also runs for a process without data (undefined) that runs a
+     * set-user-ID or set-group-ID program: then every exec in the view is looked at.
+     */
+    exec?(data: unknown, image: ExecImage | undefined, tid: number): unknown;
+    setIdPrograms?: boolean;
     terminate?(data: unknown): void;
   };
 }

@@ -57,9 +57,14 @@ export interface ExecImage {
   gid: number;
 }
 
+/** S_ISUID | S_ISGID */
+export const SET_ID_BITS = 0o6000;
+
 export interface InheritanceHooks {
   clone(service: Service, data: unknown, flags: number): unknown;
-  exec(service: Service, data: unknown, image: ExecImage | undefined): unknown;
+  exec(service: Service, data: unknown, image: ExecImage | undefined, tid: number): unknown;
+  /** the modules whose exec hook also runs for processes without data (set-user-ID programs) */
+  setIdServices(): Service[];
   terminate(service: Service, data: unknown): void;
 }
 
@@ -72,6 +77,10 @@ export class ProcessTable {
 
   get(tid: number): VuProcess | undefined {
     return this.byTid.get(tid);
+  }
+
+  setIdServices(): Service[] {
+    return this.hooks.setIdServices();
   }
 
   /** Whether some process is tracked (then new threads must be checked for adoption). */
@@ -179,9 +188,15 @@ export class ProcessTable {
   /** execve succeeded: modules may transform their data. */
   exec(p: VuProcess, image?: ExecImage): void {
     for (const [service, d] of p.moduleData) {
-      const next = this.hooks.exec(service, d, image);
+      const next = this.hooks.exec(service, d, image, p.tid);
       if (next === undefined) p.moduleData.delete(service);
       else p.moduleData.set(service, next);
+    }
+    if (!image || !(image.mode & SET_ID_BITS)) return;
+    for (const service of this.hooks.setIdServices()) {
+      if (p.moduleData.has(service)) continue;
+      const next = this.hooks.exec(service, undefined, image, p.tid);
+      if (next !== undefined) p.moduleData.set(service, next);
     }
   }
 

@@ -29,9 +29,15 @@ const idsOf = (tid: number) => api.getProcessData(tid) as Ids | undefined;
 function current(tid: number): Ids {
   const v = idsOf(tid);
   if (v) return v;
+  const ids = kernelIds(tid);
+  if (!ids) throw new SyscallError('ESRCH');
+  return ids;
+}
+
+/** What the kernel says of tid's ids (the ids only: not the rest of /proc's status, the umask say). */
+function kernelIds(tid: number): Ids | undefined {
   const st = readProcStatus(tid);
-  if (!st) throw new SyscallError('ESRCH');
-  // (the ids only: the rest of /proc's status, the umask say, is not kept with them)
+  if (!st) return undefined;
   const { uid, euid, suid, fsuid, gid, egid, sgid, fsgid, groups } = st;
   return { uid, euid, suid, fsuid, gid, egid, sgid, fsgid, groups };
 }
@@ -152,13 +158,18 @@ export default defineModule({
     // a child shares its parent's ids (a change makes new ones)
     clone: (data) => data,
     // exec keeps them; a set-user-ID (set-group-ID) program gives its owner as the effective
-    // id; the saved and fs ids become the effective ones (as the kernel does)
-    exec: (data, image) => {
-      let ids = data as Ids;
+    // id; the saved and fs ids become the effective ones (as the kernel does). A process with
+    // the kernel's ids comes here for such a program only (setIdPrograms) and gets virtual ones.
+    exec: (data, image, tid) => {
+      const before = (data as Ids | undefined) ?? kernelIds(tid);
+      if (!before) return undefined;
+      let ids = before;
       if (image && image.mode & S_ISUID) ids = { ...ids, euid: image.uid, fsuid: image.uid };
       // (set-group-ID without group execute marks mandatory locking, not a program)
       if (image && image.mode & S_ISGID && image.mode & S_IXGRP) ids = { ...ids, egid: image.gid, fsgid: image.gid };
+      if (data === undefined && ids === before) return undefined;
       return { ...ids, suid: ids.euid, fsuid: ids.euid, sgid: ids.egid, fsgid: ids.egid };
     },
+    setIdPrograms: true,
   },
 });

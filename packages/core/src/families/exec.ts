@@ -19,7 +19,7 @@ import { isReissued, reissue } from './reissue.js';
 import { continueExec } from './vdso.js';
 import { markOwnCredentials } from './cred.js';
 import { memfdWith } from '../vfs/memfd.js';
-import type { ExecImage } from '../process.js';
+import { SET_ID_BITS, type ExecImage } from '../process.js';
 import { AT_EMPTY_PATH, AT_FDCWD, AT_SYMLINK_NOFOLLOW, S_IFMT, S_IFREG } from '../linux.js';
 
 /** the kernel's limits for `#!` lines and nested interpreters */
@@ -52,8 +52,8 @@ export async function execSyscall(hv: Hypervisor, call: SyscallCall): Promise<An
   }
   const flags = at ? call.int(4) : 0;
   const dirfd = at ? call.int(0) : AT_FDCWD;
-  if (!hv.filesMounted && call.process?.vcwd === undefined && call.process?.root === undefined) return proceed(hv, call, hostImage(call, text, dirfd));
-  if (at && text === '' && flags & AT_EMPTY_PATH) return proceed(hv, call, hostImage(call, text, dirfd)); // fexecve: the fd is real
+  if (!hv.filesMounted && call.process?.vcwd === undefined && call.process?.root === undefined) return proceed(hv, call, hostImage(hv, call, text, dirfd));
+  if (at && text === '' && flags & AT_EMPTY_PATH) return proceed(hv, call, hostImage(hv, call, text, dirfd)); // fexecve: the fd is real
   const file = await resolveText(hv, call, text, { dirfd, follow: !(flags & AT_SYMLINK_NOFOLLOW) });
   if ('error' in file) {
     if (!file.virtual) return proceed(hv, call);
@@ -61,11 +61,11 @@ export async function execSyscall(hv: Hypervisor, call: SyscallCall): Promise<An
   }
   // as root, a setuid or setgid program takes other credentials (families/cred.ts)
   if (process.geteuid?.() === 0 && file.exists && (file.mode ?? 0) & 0o6000) markOwnCredentials(hv, call.tid);
-  if (!file.virtual) return proceed(hv, call, hostImage(call, text, dirfd));
+  if (!file.virtual) return proceed(hv, call, hostImage(hv, call, text, dirfd));
   const argv = argvPointers(call, call.args[at ? 2 : 1]);
   const plan = await planExec(hv, call, file, text, argv.slice(0, 1), 0);
   // (a script's set-user-ID bit means nothing: the kernel takes its interpreter's)
-  if (call.process?.tracked && plan.argvHead.length === 1) reissuedImages.set(call.tid, await viewImage(file));
+  if ((call.process?.tracked || hv.setIdPrograms) && plan.argvHead.length === 1) reissuedImages.set(call.tid, await viewImage(file));
   const answer = await reissue(hv, call, SYS_execve, [plan.path, [...plan.argvHead, ...argv.slice(1)], call.args[at ? 3 : 2]], plan.path);
   if (answer.kind !== 'answered') reissuedImages.delete(call.tid);
   return answer;
@@ -77,18 +77,22 @@ export async function execSyscall(hv: Hypervisor, call: SyscallCall): Promise<An
  * (ProcessTable.execSettles).
  */
 function proceed(hv: Hypervisor, call: SyscallCall, image?: ExecImage): Promise<Answer> {
-  const p = call.process;
-  if (p?.tracked) hv.procs.execStarts(p, image);
+  // a set-user-ID program is a module's business even for a process it knows nothing of yet
+  const p = call.process?.tracked || (image && image.mode & SET_ID_BITS) ? hv.procs.ensure(call.tid) : undefined;
+  if (p) {
+    hv.procs.execStarts(p, image);
+    hv.procs.update(p);
+  }
   return continueExec(hv, call);
 }
 
 /**
- * The mode and owner of the program a tracked process execs from the host (for its modules'
- * exec hooks): a regular, executable file that is no `#!` script (whose set-user-ID bit the
- * kernel ignores).
+ * The mode and owner of the program a process execs from the host (for its modules' exec
+ * hooks: a tracked process', or any with setIdPrograms): a regular, executable file that is no
+ * `#!` script (whose set-user-ID bit the kernel ignores).
  */
-function hostImage(call: SyscallCall, text: string, dirfd: number): ExecImage | undefined {
-  if (!call.process?.tracked) return undefined;
+function hostImage(hv: Hypervisor, call: SyscallCall, text: string, dirfd: number): ExecImage | undefined {
+  if (!call.process?.tracked && !hv.setIdPrograms) return undefined;
   const base = text.startsWith('/') ? '' : dirfd === AT_FDCWD ? `/proc/${call.tid}/cwd/` : `/proc/${call.tid}/fd/${dirfd}${text ? '/' : ''}`;
   let fd: number | undefined;
   try {
