@@ -176,9 +176,12 @@ export const sh = (script: string, ...args: string[]) => ['/bin/sh', '-c', scrip
 
 // ---- normalizers (only for values that legitimately change at every run) ----
 
-/** Masks every number that looks like a pid in the given contexts, e.g. bash's "line 3: 12345 Killed". */
+/**
+ * Masks every number that looks like a pid in the given contexts, e.g. bash's "line 3: 12345
+ * Killed" (bash pads a pid to 5 columns: the padding goes too, pids wrap at pid_max).
+ */
 export function maskPids(s: string): string {
-  return s.replace(/(line \d+: *)\d+( )/g, '$1PID$2').replace(/\[\d+\] \d+/g, '[JOB] PID');
+  return s.replace(/(line \d+:) *\d+( )/g, '$1 PID$2').replace(/\[\d+\] \d+/g, '[JOB] PID');
 }
 
 /** Masks pipe/socket/anon inode numbers as /proc/PID/fd links show them. */

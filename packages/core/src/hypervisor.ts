@@ -136,6 +136,7 @@ export class Hypervisor {
 
   changeLocalTags(tid: number, tags: string, add: boolean): void {
     const p = this.procs.ensure(tid);
+    this.procs.adoptNewborns(p);
     const set = new Set(p.localTags);
     for (const c of expandTags(tags)) {
       if (add) set.add(c);
@@ -150,6 +151,7 @@ export class Hypervisor {
       getProcessData: (tid: number) => this.procs.get(tid)?.moduleData.get(service),
       setProcessData: (tid: number, data: unknown) => {
         const p = this.procs.ensure(tid);
+        this.procs.adoptNewborns(p);
         if (data === undefined) p.moduleData.delete(service);
         else p.moduleData.set(service, data);
         this.procs.update(p);

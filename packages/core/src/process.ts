@@ -72,6 +72,8 @@ export class ProcessTable {
   private byTid = new Map<number, VuProcess>();
   /** tids whose exit is watched through a pidfd */
   private watched = new Set<number>();
+  /** untracked tids met while some process was tracked: nothing to adopt (native: gChecked) */
+  private checked = new Set<number>();
 
   constructor(private hooks: InheritanceHooks) {}
 
@@ -129,11 +131,16 @@ export class ProcessTable {
     const parent = this.byTid.get(isThread ? st.tgid : st.ppid);
     this.watchExit(tid, isThread);
     if (!parent?.tracked) {
-      native.setChecked(tid, true);
+      this.check(tid, isThread);
       return undefined;
     }
-    const flags = isThread ? CLONE_THREAD | CLONE_VM | CLONE_FS | CLONE_FILES : SIGCHLD;
-    const child = new VuProcess(tid, st.tgid);
+    return this.adopt(tid, st.tgid, parent);
+  }
+
+  /** tid (a thread of tgid, or a process) takes a copy of parent's state. */
+  private adopt(tid: number, tgid: number, parent: VuProcess): VuProcess {
+    const flags = tid !== tgid ? CLONE_THREAD | CLONE_VM | CLONE_FS | CLONE_FILES : SIGCHLD;
+    const child = new VuProcess(tid, tgid);
     child.localTags = parent.localTags;
     child.vcwd = parent.vcwd;
     child.root = parent.root;
@@ -145,6 +152,43 @@ export class ProcessTable {
     this.byTid.set(tid, child);
     this.update(child);
     return child;
+  }
+
+  /**
+   * The children (and threads) of p that umvu has not met yet take p's state now, as it is,
+   * before p changes it: they were made before the change. Clone is not notified: a child
+   * otherwise takes its parent's state as found at its own first notification.
+   */
+  adoptNewborns(p: VuProcess): void {
+    let threads: string[];
+    try {
+      threads = fs.readdirSync(`/proc/${p.tgid}/task`);
+    } catch {
+      return; // gone
+    }
+    const newborn = (tid: number, tgid: number, parent: VuProcess) => {
+      if (tid === p.tid || this.byTid.has(tid) || this.checked.has(tid)) return;
+      if (!parent.tracked) return this.check(tid, tid !== tgid);
+      this.watchExit(tid, tid !== tgid);
+      this.adopt(tid, tgid, parent);
+    };
+    for (const t of threads) {
+      newborn(Number(t), p.tgid, this.byTid.get(p.tgid) ?? p);
+      let children = '';
+      try {
+        children = fs.readFileSync(`/proc/${p.tgid}/task/${t}/children`, 'latin1');
+      } catch {
+        // the thread is gone
+      }
+      for (const c of children.split(' ').filter(Boolean).map(Number)) newborn(c, c, p);
+    }
+  }
+
+  /** tid has nothing virtual (and its children will not, unless it gets something). */
+  private check(tid: number, isThread: boolean): void {
+    if (!this.watchExit(tid, isThread)) return;
+    this.checked.add(tid);
+    native.setChecked(tid, true);
   }
 
   /** Watches tid's exit (once); false if tid is already gone. */
@@ -204,6 +248,7 @@ export class ProcessTable {
   exited(tid: number): void {
     const p = this.byTid.get(tid);
     this.watched.delete(tid);
+    this.checked.delete(tid);
     native.setChecked(tid, false);
     if (!p) return;
     this.byTid.delete(tid);

@@ -344,6 +344,28 @@ time.sleep(10)
     assert.equal(r.stdout, expected, show(r));
   }
 
+  it('a child forked before its parent changes ids keeps the old ones, even if it makes no call umvu sees until then', () => {
+    // (read(2) of a pipe is not notified: the child meets umvu only afterwards;
+    // gids: as root natively, the uid could not change twice)
+    printsInView(
+      'newborns.py',
+      `import os
+os.setresgid(1, 1, 1)
+r, w = os.pipe()
+pid = os.fork()
+if pid == 0:
+    os.read(r, 1)
+    print("child", os.getresgid(), flush=True)
+    os._exit(0)
+os.setresgid(2, 2, 2)
+os.write(w, b"x")
+os.waitpid(pid, 0)
+print("parent", os.getresgid(), flush=True)
+`,
+      'child (1, 1, 1)\nparent (2, 2, 2)\n',
+    );
+  });
+
   it('a process outside the subtree that changed its ids keeps the real ones (a sibling, the parent shell, the python3 that forked)', () => {
     const dir = path.join(work, 'sibling');
     fs.mkdirSync(dir);

@@ -482,6 +482,7 @@ async function chdir(hv: Hypervisor, call: SyscallCall): Promise<Answer> {
   if (!r.exists) throw new SyscallError('ENOENT');
   if (!r.isDir) throw new SyscallError('ENOTDIR');
   const p = hv.procs.ensure(call.tid);
+  hv.procs.adoptNewborns(p); // (children made before keep the old one)
   p.vcwd = r.path;
   hv.procs.update(p);
   return Answer.value(0);
@@ -501,6 +502,7 @@ function fchdir(hv: Hypervisor, call: SyscallCall): Answer {
   const dirView = hv.dirViews.viewPathOf(target);
   if (dirView === undefined && call.process?.vcwd === undefined) return Answer.continue();
   const p = hv.procs.ensure(call.tid);
+  hv.procs.adoptNewborns(p); // (children made before keep the old one)
   p.vcwd = dirView;
   hv.procs.update(p);
   return Answer.continue();
@@ -516,6 +518,7 @@ async function chroot(hv: Hypervisor, call: SyscallCall): Promise<Answer> {
   if (!r.exists) throw new SyscallError('ENOENT');
   if (!r.isDir) throw new SyscallError('ENOTDIR');
   const p = hv.procs.ensure(call.tid);
+  hv.procs.adoptNewborns(p); // (children made before keep the old one)
   p.root = r.path === '/' ? undefined : r.path;
   hv.procs.update(p);
   return Answer.value(0);
