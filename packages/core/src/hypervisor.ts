@@ -104,6 +104,8 @@ export class Hypervisor {
   private noFastPath = false;
   private controlFd = -1;
   private readableHandlers = new Map<number, () => void>();
+  /** processes whose memory umvu may not read (told once on the console) */
+  private uninspectable = new Set<number>();
   private spawner?: Spawner;
 
   constructor() {
@@ -424,7 +426,13 @@ export class Hypervisor {
    */
   private failure(call: SyscallCall, e: unknown): Answer {
     const err = e as { errno?: unknown; code?: unknown; stack?: string; uninspectable?: boolean };
-    if (err?.uninspectable) return Answer.continue(); // (syscall.ts)
+    if (err?.uninspectable) {
+      // (syscall.ts) said once per process: its calls bypass the view
+      const tgid = call.process?.tgid ?? call.tid;
+      if (!this.uninspectable.has(tgid)) this.logger.printk(4, `umvu: process ${tgid} runs a program umvu may not read (execute-only): its system calls go to the host as they are`);
+      this.uninspectable.add(tgid);
+      return Answer.continue();
+    }
     if (typeof err?.errno === 'number' && err.errno > 0) return Answer.error(err.errno);
     if (typeof err?.code === 'string' && /^E[A-Z0-9]+$/.test(err.code)) {
       try {

@@ -18,14 +18,18 @@ type Kept = KeptAttributes & { ino?: number };
 const S_IFMT = 0o170000;
 const FAKE_NODES = new Set([0o020000, 0o060000, 0o140000, 0o010000]); // char, block, socket, FIFO
 
+const LOG = '\x7fattributes';
+
 export class AttributeStore {
   private readonly kept = new Map<string, Kept>();
+  /** host inode -> the paths kept with it (the names of one file: hard links) */
+  private readonly names = new Map<number, Set<string>>();
   /** directory -> how many of its entries are nodes the host holds as regular files */
   private readonly nodesIn = new Map<string, number>();
   private readonly file: string;
 
   constructor(bookkeepingDir: string) {
-    this.file = path.join(bookkeepingDir, '\x7fattributes');
+    this.file = path.join(bookkeepingDir, LOG);
     let text = '';
     try {
       text = fs.readFileSync(this.file, 'utf8');
@@ -42,6 +46,12 @@ export class AttributeStore {
       }
     }
     if (lines.length > 2 * this.kept.size + 64) this.compact();
+    else if (!text.endsWith('\n')) fs.appendFileSync(this.file, '\n'); // (what comes next starts a line)
+  }
+
+  /** A file of the bookkeeping directory's top that is no whiteout. */
+  static isOwnFile(name: string): boolean {
+    return name === LOG || name === `${LOG}.new`;
   }
 
   of(mpath: string): KeptAttributes | undefined {
@@ -63,18 +73,19 @@ export class AttributeStore {
       this.change(m, Object.keys(next).length ? next : undefined);
     };
     apply(mpath);
-    if (linked) for (const [m, a] of this.kept) if (m !== mpath && a.ino === st.ino) apply(m);
+    if (linked) for (const m of [...(this.names.get(st.ino) ?? [])]) if (m !== mpath) apply(m);
   }
 
-  /** mpath and what is below it are gone. */
-  drop(mpath: string): void {
-    for (const k of this.under(mpath)) this.change(k, undefined);
+  /** mpath (a directory: and what is below it) is gone. */
+  drop(mpath: string, dir: boolean): void {
+    for (const k of dir ? this.under(mpath) : [mpath]) this.change(k, undefined);
   }
 
-  /** mpath (and what is below it) is now `to`, or changed places with it. */
-  move(mpath: string, to: string, exchange: boolean): void {
-    const from = this.under(mpath).map((k) => [k, this.kept.get(k)!] as const);
-    const back = this.under(to).map((k) => [k, this.kept.get(k)!] as const);
+  /** mpath (a directory: and what is below it) is now `to`, or changed places with it. */
+  move(mpath: string, to: string, exchange: boolean, dir: boolean): void {
+    const entries = (m: string) => (dir ? this.under(m) : this.kept.has(m) ? [m] : []).map((k) => [k, this.kept.get(k)!] as const);
+    const from = entries(mpath);
+    const back = entries(to);
     for (const [k] of [...from, ...back]) this.change(k, undefined);
     for (const [k, a] of from) this.change(to + k.slice(mpath.length), a);
     if (exchange) for (const [k, a] of back) this.change(mpath + k.slice(to.length), a);
@@ -99,7 +110,10 @@ export class AttributeStore {
 
   private set(mpath: string, attrs: Kept | undefined): void {
     const dir = path.posix.dirname(mpath);
-    const wasNode = isFakeNode(this.kept.get(mpath));
+    const old = this.kept.get(mpath);
+    const wasNode = isFakeNode(old);
+    if (old?.ino !== undefined) this.names.get(old.ino)?.delete(mpath);
+    if (attrs?.ino !== undefined) this.names.set(attrs.ino, (this.names.get(attrs.ino) ?? new Set()).add(mpath));
     if (attrs) this.kept.set(mpath, attrs);
     else this.kept.delete(mpath);
     const count = (this.nodesIn.get(dir) ?? 0) + Number(isFakeNode(attrs)) - Number(wasNode);

@@ -18,7 +18,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { SyscallError, direntTypeOf } from '@vuos/core';
+import { SyscallError, direntTypeOf, native, syscallNumber } from '@vuos/core';
 import type { Access, AttributeKeeper, DirEntry } from '@vuos/core';
 import { AttributeStore } from './attributes.js';
 
@@ -65,17 +65,20 @@ export class Union {
     return {
       of: (m) => store.of(m),
       keep: (m, host, wanted) => store.keep(m, fs.lstatSync(host), wanted),
-      moved: (m, to, exchange) => store.move(m, to, exchange),
-      mpathOf: (host) => this.mpathOf(host),
+      // (what is below a name moves too: a directory's whole subtree)
+      moved: (m, to, exchange) => store.move(m, to, exchange, [to, exchange ? m : to].some((n) => lexists(this.redirect(n))?.isDirectory())),
+      fileOf: (host) => this.fileOf(host),
       keepsOnly: (m) => this.keepOnly && this.mode === 'cow' && this.layerOf(m) === 'lower',
     };
   }
 
-  private mpathOf(host: string): string | undefined {
+  /** The path in the mount of a host file of either layer; a cow lower file must not change. */
+  private fileOf(host: string): { mpath: string; keepOnly: boolean } | undefined {
     const inside = (base: string) => (host === base ? '/' : host.startsWith(base === '/' ? '/' : `${base}/`) ? host.slice(base === '/' ? 0 : base.length) : undefined);
     const up = inside(this.realUpper);
-    if (up !== undefined) return this.isBookkeeping(up) ? undefined : up;
-    return inside(this.realLower);
+    if (up !== undefined) return this.isBookkeeping(up) ? undefined : { mpath: up, keepOnly: false };
+    const low = inside(this.realLower);
+    return low === undefined ? undefined : { mpath: low, keepOnly: this.mode === 'cow' };
   }
 
   private up = (m: string) => under(this.upper, m);
@@ -94,7 +97,7 @@ export class Union {
       for (const d of fs.readdirSync(dir, { withFileTypes: true })) {
         const child = path.posix.join(m, d.name);
         if (d.isDirectory()) walk(path.join(dir, d.name), child);
-        else if (!(m === '/' && d.name.startsWith('\x7f'))) this.whiteouts.add(child); // (not the attributes)
+        else if (!(m === '/' && AttributeStore.isOwnFile(d.name))) this.whiteouts.add(child);
       }
     };
     if (lexists(path.join(this.upper, BOOKKEEPING))?.isDirectory()) walk(path.join(this.upper, BOOKKEEPING), '/');
@@ -159,7 +162,8 @@ export class Union {
     if (st.isSymbolicLink()) fs.symlinkSync(fs.readlinkSync(from), to);
     else if (st.isDirectory()) fs.mkdirSync(to, { mode: st.mode & 0o7777 });
     else if (st.isFile()) fs.copyFileSync(from, to);
-    else fs.writeFileSync(to, ''); // a device, FIFO or socket: an empty file kept as the node
+    else if (st.isFIFO()) native.syscall(syscallNumber('mknod'), to, st.mode, 0); // (any user may make one)
+    else fs.writeFileSync(to, ''); // a device or socket: an empty file kept as the node
     this.copyAttributes(m, st);
   }
 
@@ -192,7 +196,7 @@ export class Union {
     if (this.mode === 'mincow' && layer === 'lower') {
       try {
         this.removeHost(this.low(m), dir);
-        return this.store?.drop(m);
+        return this.store?.drop(m, dir);
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
         if (code !== 'EACCES' && code !== 'EPERM') throw e;
@@ -200,7 +204,7 @@ export class Union {
     }
     if (layer === 'upper') this.removeHost(this.up(m), dir);
     if (!this.masked(m) && lexists(this.low(m))) this.addWhiteout(m);
-    this.store?.drop(m);
+    this.store?.drop(m, dir);
   }
 
   private removeHost(p: string, dir: boolean): void {

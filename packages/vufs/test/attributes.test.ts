@@ -142,6 +142,52 @@ echo "== whoami"; whoami'`);
     assert.deepEqual(fs.readdirSync(up), ['.-']);
   });
 
+  it('the kernel\'s rules hold in a cow layer for a user who is not root: chown to others and mknod of devices fail, fchmod acts on the open file (unlinked, O_PATH)', async () => {
+    const script = (d: string) => `cd ${d}; echo x > f; echo y > g
+python3 -c '
+import os, errno
+def attempt(what, f):
+    try: f(); print(what, "ok")
+    except OSError as e: print(what, errno.errorcode[e.errno])
+attempt("chown", lambda: os.chown("f", 0, 0))
+attempt("chgrp own", lambda: os.chown("f", -1, os.getgid()))
+attempt("mknod", lambda: os.mknod("dev", 0o20644, os.makedev(1, 3)))
+fd = os.open("g", os.O_RDONLY); os.unlink("g")
+attempt("fchmod unlinked", lambda: os.fchmod(fd, 0o600)); print(oct(os.fstat(fd).st_mode))
+p = os.open("f", os.O_PATH)
+attempt("fchmod O_PATH", lambda: os.fchmod(p, 0o600))
+'; stat -c "%n %a" f`;
+    const dir = path.join(work, 'rules');
+    const r = await inView(`mkdir ${dir}; vumount -t vufs -o cow ${dir} ${dir}; ${script(dir)}`);
+    const native = path.join(work, 'rules-native');
+    prepare(`mkdir ${native}`, { user });
+    assert.equal(r.stdout, prepare(script(native), { user }), JSON.stringify(r));
+    assert.match(r.stdout, /^chown EPERM$/m);
+  });
+
+  it('as virtual root: a set-group-ID directory gives its group to what is made in it; a change through an fd of a lower file is kept, the file left alone; a FIFO copied up stays a FIFO', async () => {
+    const low = path.join(work, 'sgid-low');
+    const up = path.join(work, 'sgid-up');
+    prepare(`mkdir ${low} ${up}; echo data > ${low}/lower; mkfifo ${low}/fifo`, { user });
+    const r = await inView(`vusu -m -c 'set -e; vumount -t vufs -o cow ${up} ${low}; cd ${low}
+mkdir d; chgrp 50 d; chmod 2775 d; touch d/f; mkdir d/sub; stat -c "%n %g %A" d/f d/sub
+python3 -c "import os; fd = os.open(\\"lower\\", os.O_RDONLY); os.fchmod(fd, 0o600); os.fchown(fd, 7, 8)"; stat -c "%n %a %u:%g" lower
+chmod 600 fifo; stat -c "%n %F %a" fifo'`);
+    assert.equal(r.stdout, 'd/f 50 -rw-r--r--\nd/sub 50 drwxr-sr-x\nlower 600 7:8\nfifo fifo 600\n', JSON.stringify(r));
+    const st = fs.statSync(path.join(low, 'lower'));
+    assert.equal(`${(st.mode & 0o777).toString(8)} ${st.uid}`, `644 ${user.uid}`);
+    assert.ok(fs.statSync(path.join(up, 'fifo')).isFIFO());
+  });
+
+  it('a log line cut short (a crash) loses only itself: the next view\'s changes are kept', async () => {
+    const dir = path.join(work, 'crash');
+    let r = await inView(`mkdir ${dir}; vusu -m -c 'vumount -t vufs -o cow ${dir} ${dir}; touch ${dir}/a'`);
+    fs.appendFileSync(path.join(dir, '.-/\x7fattributes'), '["/x",{"ui');
+    r = await inView(`vusu -m -c 'vumount -t vufs -o cow ${dir} ${dir}; chown 9 ${dir}/a'`);
+    r = await inView(`vusu -m -c 'vumount -t vufs -o cow ${dir} ${dir}; stat -c %u:%g ${dir}/a'`);
+    assert.equal(r.stdout, '9:0\n', JSON.stringify(r));
+  });
+
   it('renames, links and removals take what is kept along; hard links are one file; a chown back to the host owner keeps nothing', async () => {
     const dir = path.join(work, 'moves');
     const r = await inView(`mkdir ${dir}; vusu -m -c '

@@ -13,6 +13,8 @@
  * There are no permission checks on what is recorded (as VUOS): a view is a convenience.
  */
 import fs from 'node:fs';
+import path from 'node:path';
+import { withCallerFd } from '../caller.js';
 import { Answer, SyscallError, type SyscallCall } from '../syscall.js';
 import type { Hypervisor } from '../hypervisor.js';
 import type { Entry } from '../registry.js';
@@ -37,8 +39,11 @@ export interface AttributeKeeper {
   keep(mpath: string, host: string, wanted: KeptAttributes): void;
   /** mpath (a directory: and what is below it) was renamed to `to`, or exchanged with it */
   moved(mpath: string, to: string, exchange: boolean): void;
-  /** the path in the mount of one of its host files (an fd's, as /proc shows it), if it is one */
-  mpathOf(host: string): string | undefined;
+  /**
+   * The path in the mount of one of its host files (an fd's, as /proc shows it), if it is one;
+   * keepOnly: that host file must not change (a cow layer's lower file: a change is kept only)
+   */
+  fileOf(host: string): { mpath: string; keepOnly: boolean } | undefined;
   /** a change of mpath's owner or mode is kept only, its host file left alone (vufs cow nochcopy) */
   keepsOnly?(mpath: string): boolean;
 }
@@ -77,15 +82,25 @@ export const isAttributeCall = (call: SyscallCall) => {
 
 /**
  * After chown, chmod or mknod of a device was performed on host file `host` (result r): a
- * refusal (EPERM) is made good by the keeper, a success clears what it kept in the way. `args`
+ * refusal (EPERM) of root's call is made good by the keeper, a success clears what it kept in
+ * the way. `args`
  * are the call's as performed (mknod's mode with the umask applied). Undefined when the keeper
  * has nothing to do with the result.
  */
-export function keepAttributes(call: SyscallCall, keeper: AttributeKeeper, mpath: string, host: string, args: Array<bigint | number | string | Buffer | null>, r: number, perform: Perform): Answer | undefined {
-  if (r !== 0 && r !== -EPERM) return undefined;
+export function keepAttributes(
+  call: SyscallCall,
+  keeper: AttributeKeeper,
+  mpath: string,
+  host: string,
+  args: Array<bigint | number | string | Buffer | null>,
+  r: number,
+  caller: ProcStatus | undefined,
+  perform: Perform,
+): Answer | undefined {
+  if (!caller || (r !== 0 && r !== -EPERM)) return undefined;
   const value = (i: number) => Number(BigInt.asIntN(32, BigInt(args[VALUE_ARG[call.name] + i] as bigint | number)));
   if (MKNOD.has(call.name)) {
-    if (r === 0) return undefined;
+    if (r === 0 || caller.fsuid !== 0) return undefined; // (only root makes devices)
     // an empty regular file stands for the node; its permission bits are the node's
     const made = perform(syscallNumber('openat'), [AT_FDCWD, host, O_CREAT | O_EXCL | O_WRONLY, value(0) & 0o7777]);
     if (made < 0) return Answer.error(-made);
@@ -94,6 +109,8 @@ export function keepAttributes(call: SyscallCall, keeper: AttributeKeeper, mpath
     return Answer.value(0);
   }
   const now = shown(keeper, mpath, host);
+  // a refusal is made good where the kernel would have allowed it on what the view shows
+  if (r !== 0 && !mayChange(call.name, now, caller, value(0), value(1))) return undefined;
   if (CHMOD.has(call.name)) {
     keeper.keep(mpath, host, { mode: (now.mode & S_IFMT) | (value(0) & 0o7777) });
     return Answer.value(0);
@@ -110,11 +127,29 @@ export function keepAttributes(call: SyscallCall, keeper: AttributeKeeper, mpath
   return Answer.value(0);
 }
 
-/** After a creation: a caller whose file-system ids are not the host file's owner made it its own. */
+/**
+ * The kernel's rule for chown and chmod, applied to the view's owner: root may do anything; the
+ * owner may change the mode, and the group to one of its own groups.
+ */
+function mayChange(name: string, now: Required<KeptAttributes>, caller: ProcStatus, uid: number, gid: number): boolean {
+  if (caller.fsuid === 0) return true;
+  if (caller.fsuid !== now.uid) return false;
+  if (CHMOD.has(name)) return true;
+  return (uid === -1 || uid === now.uid) && (gid === -1 || gid === now.gid || gid === caller.fsgid || caller.groups.includes(gid));
+}
+
+/**
+ * After a creation: a caller whose file-system ids are not the host file's owner made it its
+ * own. Its group is the caller's, or its directory's when that is set-group-ID (a directory
+ * made there is set-group-ID too), as the view shows the directory.
+ */
 export function keepCreator(keeper: AttributeKeeper, mpath: string, host: string, caller: ProcStatus | undefined): void {
   if (!caller) return;
   const st = fs.lstatSync(host);
-  if (st.uid !== caller.fsuid || st.gid !== caller.fsgid) keeper.keep(mpath, host, { uid: caller.fsuid, gid: caller.fsgid });
+  const parent = mpath === '/' ? undefined : shown(keeper, path.posix.dirname(mpath), path.dirname(host));
+  const wanted: KeptAttributes = { uid: caller.fsuid, gid: parent && parent.mode & S_ISGID ? parent.gid : caller.fsgid };
+  if (parent && parent.mode & S_ISGID && st.isDirectory()) wanted.mode = st.mode | S_ISGID;
+  if (st.uid !== wanted.uid || st.gid !== wanted.gid || (wanted.mode ?? st.mode) !== st.mode) keeper.keep(mpath, host, wanted);
 }
 
 /**
@@ -155,13 +190,14 @@ export function showKept(buf: Buffer, statx: boolean, kept: KeptAttributes): voi
 }
 
 /** The keeper's mount serving host file `host` (an fd's path), and the file's path in it. */
-export function keptFileOf(hv: Hypervisor, host: string): { keeper: AttributeKeeper; mpath: string; viewPath: string } | undefined {
+export function keptFileOf(hv: Hypervisor, host: string): { keeper: AttributeKeeper; mpath: string; keepOnly: boolean; viewPath: string } | undefined {
+  if (host.endsWith(' (deleted)')) return undefined; // an unlinked file: nothing is kept for it
   for (const e of hv.registry.all('path').reverse()) {
     const keeper = keeperOf(e); // (the newest mount first)
-    const mpath = keeper?.mpathOf(host);
-    if (mpath === undefined) continue;
+    const file = keeper?.fileOf(host);
+    if (!file || e.options.confirm?.(file.mpath === '/' ? '' : file.mpath) === false) continue; // (except=)
     const target = String(e.key) || '/';
-    return { keeper: keeper!, mpath, viewPath: mpath === '/' ? target : target === '/' ? mpath : target + mpath };
+    return { keeper: keeper!, ...file, viewPath: file.mpath === '/' ? target : target === '/' ? file.mpath : target + file.mpath };
   }
   return undefined;
 }
@@ -173,7 +209,7 @@ export const anyKeeper = (entries: Entry[]) => entries.some((e) => keeperOf(e) !
  * fstat (newfstatat/statx with AT_EMPTY_PATH), fchown and fchmod of an fd opened through a
  * keeper's mount. Undefined when the fd is not such a file.
  */
-export function fdAttributesSyscall(hv: Hypervisor, call: SyscallCall, perform: Perform, outArg?: number): Answer | undefined {
+export function fdAttributesSyscall(hv: Hypervisor, call: SyscallCall, caller: () => ProcStatus | undefined, perform: Perform, outArg?: number): Answer | undefined {
   let host: string;
   try {
     host = fs.readlinkSync(`/proc/${call.tid}/fd/${call.int(0)}`);
@@ -182,24 +218,21 @@ export function fdAttributesSyscall(hv: Hypervisor, call: SyscallCall, perform: 
   }
   const file = keptFileOf(hv, host);
   if (!file) return undefined;
+  // the call itself, made on umvu's copy of the fd (the same open file: an O_PATH one says EBADF
+  // to fchmod as natively)
+  const onOwnCopy = (args: Array<bigint | number | string | Buffer | null>): number => withCallerFd(call.tid, call.int(0), (own) => perform(call.nr, [own, ...args.slice(1)]));
+  const emptyPath = (args: Array<bigint | number | string | Buffer | null>) => args.map((a, i) => (i === 1 && call.name !== 'fchown' && call.name !== 'fchmod' ? '' : a));
   if (outArg === undefined) {
-    // fchown, fchmod and their AT_EMPTY_PATH forms, as their path forms on the host file
-    const args: Array<bigint | number | string | Buffer | null> = [...call.args];
-    const at = VALUE_ARG[call.name];
-    const r = file.keeper.keepsOnly?.(file.mpath)
-      ? -EPERM
-      : CHOWN.has(call.name)
-        ? perform(syscallNumber('lchown'), [host, args[at], args[at + 1]])
-        : perform(syscallNumber('chmod'), [host, args[at]]);
-    return keepAttributes(call, file.keeper, file.mpath, host, args, r, perform) ?? (r < 0 ? Answer.error(-r) : Answer.value(r));
+    // fchown, fchmod and their AT_EMPTY_PATH forms
+    const args = emptyPath([...call.args]);
+    const r = file.keepOnly || file.keeper.keepsOnly?.(file.mpath) ? -EPERM : onOwnCopy(args);
+    return keepAttributes(call, file.keeper, file.mpath, host, args, r, caller(), perform) ?? (r < 0 ? Answer.error(-r) : Answer.value(r));
   }
   const kept = file.keeper.of(file.mpath);
   if (!kept) return undefined; // the kernel's answer is the view's
   const statx = call.name === 'statx';
   const buf = Buffer.alloc(statx ? 256 : 144);
-  const r = statx
-    ? perform(call.nr, [AT_FDCWD, host, AT_SYMLINK_NOFOLLOW, call.int(3), buf])
-    : perform(syscallNumber('newfstatat'), [AT_FDCWD, host, buf, AT_SYMLINK_NOFOLLOW]);
+  const r = onOwnCopy(statx ? [0, '', call.args[2], call.args[3], buf] : [0, '', buf, call.args[3]]);
   if (r < 0) throw new SyscallError(-r);
   showKept(buf, statx, kept);
   call.writeMem(call.args[outArg], buf);

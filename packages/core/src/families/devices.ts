@@ -19,7 +19,7 @@ import type { DeviceFile, IoctlArg } from '../vfs/types.js';
 import { VIRTUAL_FD_RANGE } from '../vfd.js';
 import { writeOwnerStat, type CallLayout, type OpenFileOwner } from './vfs.js';
 import { O_ACCMODE, O_CLOEXEC, O_RDONLY, O_WRONLY } from '../linux.js';
-import { readStatus } from '../process.js';
+import { withCallerFd } from '../caller.js';
 
 const SYS_socketpair = 53;
 const SYS_read = 0;
@@ -28,8 +28,6 @@ const EAGAIN = 11;
 const SYS_close = 3;
 const SYS_fcntl = 72;
 const SYS_fdatasync = 75;
-const SYS_pidfd_open = 434;
-const SYS_pidfd_getfd = 438;
 const AF_UNIX = 1;
 const SOCK_STREAM = 1;
 const SOCK_CLOEXEC = 0o2000000;
@@ -45,7 +43,6 @@ const UIO_MAXIOV = 1024;
 /** where what is written into a placeholder's socket past the filter goes */
 const DRAIN = Buffer.alloc(4096);
 const READY = Buffer.from('r');
-const PIDFD_THREAD = 0o200;
 /** ioctls about the fd itself, which the kernel serves for any file */
 const FD_IOCTLS = new Set([0x5450 /* FIONCLEX */, 0x5451 /* FIOCLEX */, 0x5421 /* FIONBIO */, 0x5452 /* FIOASYNC */]);
 
@@ -263,21 +260,8 @@ function dup(hv: Hypervisor, call: SyscallCall, min: number, at: number | undefi
     if (at <= 2) hv.logger.printk(4, `umvu: a device cannot become fd ${at} of process ${call.tid} (${call.name}): start umvu with --stdio-devices`);
     return Answer.error('ENXIO');
   }
-  // (a thread's own pidfd needs PIDFD_THREAD, Linux 6.9; before, its process' shares its fds)
-  let pidfd = native.syscall(SYS_pidfd_open, call.tid, PIDFD_THREAD);
-  if (pidfd < 0) pidfd = native.syscall(SYS_pidfd_open, call.process?.tgid ?? readStatus(call.tid)?.tgid ?? call.tid, 0);
-  if (pidfd < 0) return Answer.error(-pidfd);
-  try {
-    const file = native.syscall(SYS_pidfd_getfd, pidfd, call.int(0), 0);
-    if (file < 0) return Answer.error(-file);
-    try {
-      return hv.devices.place(call, file, min, at, cloexec);
-    } finally {
-      native.syscall(SYS_close, file);
-    }
-  } finally {
-    native.syscall(SYS_close, pidfd);
-  }
+  const placed = withCallerFd(call.tid, call.int(0), (file) => hv.devices.place(call, file, min, at, cloexec));
+  return typeof placed === 'number' ? Answer.error(-placed) : placed;
 }
 
 /**

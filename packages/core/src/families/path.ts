@@ -610,7 +610,7 @@ export async function pathSyscall(hv: Hypervisor, call: SyscallCall): Promise<An
     const file = shadowFile(hv, call.tid, ownFileFd) ?? hv.devices.of(call.tid, ownFileFd)?.owner ?? (await standInFile(hv, call, ownFileFd));
     if (file) return fdMetaSyscall(hv, call, file);
     const caller = callerStatus(call);
-    return (/^fch(own|mod)/.test(call.name) && fdAttributesSyscall(hv, call, (nr, a) => performAsCaller(caller, nr, a))) || Answer.continue();
+    return (/^fch(own|mod)/.test(call.name) && fdAttributesSyscall(hv, call, caller, (nr, a) => performAsCaller(caller, nr, a))) || Answer.continue();
   }
   const spec = PATH_CALLS[call.name];
   if (!spec) {
@@ -622,7 +622,8 @@ export async function pathSyscall(hv: Hypervisor, call: SyscallCall): Promise<An
   }
   if ((call.name === 'newfstatat' || call.name === 'statx') && call.int(0) !== AT_FDCWD && call.int(call.name === 'statx' ? 2 : 3) & AT_EMPTY_PATH && (call.args[1] === 0n || call.readString(1) === '')) {
     // fstat of an fd
-    const kept = () => fdAttributesSyscall(hv, call, (nr, a) => performAsCaller(callerStatus(call), nr, a), spec.out![0].arg);
+    const caller = callerStatus(call);
+    const kept = () => fdAttributesSyscall(hv, call, caller, (nr, a) => performAsCaller(caller, nr, a), spec.out![0].arg);
     return (await fstatShadow(hv, call, spec)) ?? (await fstatDevice(hv, call, spec)) ?? (await fstatStandIn(hv, call, spec)) ?? kept() ?? Answer.continue();
   }
   const results = await Promise.all(spec.paths.map((p) => resolveArg(hv, call, p)));
@@ -896,7 +897,7 @@ function keepCreated(
   const host = (i: number) => String(args[spec.paths[i].arg]);
   const mpath = resolved[0].mpath!;
   if (isAttributeCall(call)) {
-    const answer = keepAttributes(call, keeper, mpath, host(0), args, r, (nr, a) => performAsCaller(caller, nr, a));
+    const answer = keepAttributes(call, keeper, mpath, host(0), args, r, caller(), (nr, a) => performAsCaller(caller, nr, a));
     if (answer?.kind === 'value' && access[0] === 'create') keepCreator(keeper, mpath, host(0), caller()); // (a device node)
     if (answer) return answer;
   }

@@ -84,8 +84,8 @@ export function nativePathTable(entries: Entry[], listingsRoot: string): NativeP
     for (const prefix of files.hostDirs?.() ?? [files.redirect('/')]) hostDirs.push({ prefix, singleNameOk: mounts[i].host !== undefined });
   }
   // fstat of an open file of a virtual file system (a memfd) must show the module's metadata;
-  // that of a union's directory, the directory and not its materialized listing; that of a
-  // host file whose mount keeps other attributes for it, those
-  const fdStatToJs = entries.some((e) => isVirtualFs(e.options.files) || (e.options.files && 'list' in e.options.files)) || anyKeeper(entries);
+  // that of a host file whose mount keeps other attributes for it (and of its directories, not
+  // their materialized listings), those
+  const fdStatToJs = entries.some((e) => isVirtualFs(e.options.files)) || anyKeeper(entries);
   return { mounts, hostDirs, calls: nativePathCalls(), vfdLow: VIRTUAL_FD_RANGE.low, vfdHigh: VIRTUAL_FD_RANGE.high, fdStatToJs };
 }
