@@ -49,15 +49,15 @@ declare -A best
 keep() { # NAME "UNPACK PACK"
 	local u p
 	read -r u p <<<"$2"
-	[[ -z ${best[$1.x]:-} ]] || awk -v a="$u" -v b="${best[$1.x]}" 'BEGIN {exit !(a < b)}' && best[$1.x]=$u
-	[[ -z ${best[$1.c]:-} ]] || awk -v a="$p" -v b="${best[$1.c]}" 'BEGIN {exit !(a < b)}' && best[$1.c]=$p
+	if [[ -z ${best[$1.x]:-} ]] || awk -v a="$u" -v b="${best[$1.x]}" 'BEGIN {exit !(a < b)}'; then best[$1.x]=$u; fi
+	if [[ -z ${best[$1.c]:-} ]] || awk -v a="$p" -v b="${best[$1.c]}" 'BEGIN {exit !(a < b)}'; then best[$1.c]=$p; fi
 }
 for ((i = 1; i <= reps; i++)); do
 	[[ $(id -u) == 0 ]] && keep native "$(native $i)"
 	keep fakeroot "$(fake $i)"
 	keep umvu-root "$(view $i root)"
 	keep umvu-user "$(view u$i user)"
-	find "$w" -mindepth 1 -maxdepth 1 ! -name doc.tar -exec rm -rf {} +
+	find "$w" -mindepth 1 -maxdepth 1 ! -name doc.tar ! -name pair.sh -exec rm -rf {} +
 done
 
 echo "tar of /usr/share/doc: $files entries, $size MB; best of $reps"

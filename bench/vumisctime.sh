@@ -68,17 +68,20 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.1fx", a / b}'; }
 plus() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%+.0f", a - b}'; }
 echo "vumisctime benchmark ($(nproc) cores, $(uname -r)); best of $reps"
 echo
-printf '%-62s %10s %9s\n' "clock_gettime(CLOCK_REALTIME), $calls calls" 'ns/call' 'vs native'
-printf '%-62s %10s %9s\n' 'native (vDSO)' "${best[native_vdso]}" 1.0x
-printf '%-62s %10s %9s\n' 'native, raw system calls (no vDSO: for scale)' "${best[native_syscall]}" "$(ratio "${best[native_syscall]}" "${best[native_vdso]}")"
-printf '%-62s %10s %9s\n' 'umvu, no time mount (vDSO)' "${best[nomount_clock]}" "$(ratio "${best[nomount_clock]}" "${best[native_vdso]}")"
-printf '%-62s %10s %9s\n' 'umvu, vumisctime (system calls answered by the listener)' "${best[clock_clock]}" "$(ratio "${best[clock_clock]}" "${best[native_vdso]}")"
+row() { printf '%-62s %10s %9s\n' "$@"; }
+# line LABEL KEY BASE-KEY: a measurement and its ratio to the native one
+line() { row "$1" "${best[$2]}" "$(ratio "${best[$2]}" "${best[$3]}")"; }
+row "clock_gettime(CLOCK_REALTIME), $calls calls" 'ns/call' 'vs native'
+line 'native (vDSO)' native_vdso native_vdso
+line 'native, raw system calls (no vDSO: for scale)' native_syscall native_vdso
+line 'umvu, no time mount (vDSO)' nomount_clock native_vdso
+line 'umvu, vumisctime (system calls answered by the listener)' clock_clock native_vdso
 echo
-printf '%-62s %10s %9s\n' "exec: /bin/true run by bash, $runs times" 'µs/exec' 'vs native'
-printf '%-62s %10s %9s\n' 'native' "${best[native_exec]}" 1.0x
-printf '%-62s %10s %9s\n' 'umvu, no mount' "${best[nomount_exec]}" "$(ratio "${best[nomount_exec]}" "${best[native_exec]}")"
-printf '%-62s %10s %9s\n' 'umvu, a vudevnull mount (execs resolved by umvu)' "${best[vfs_exec]}" "$(ratio "${best[vfs_exec]}" "${best[native_exec]}")"
-printf '%-62s %10s %9s\n' 'umvu, vumisctime (the same, and the vDSO hidden)' "${best[clock_exec]}" "$(ratio "${best[clock_exec]}" "${best[native_exec]}")"
+row "exec: /bin/true run by bash, $runs times" 'µs/exec' 'vs native'
+line 'native' native_exec native_exec
+line 'umvu, no mount' nomount_exec native_exec
+line 'umvu, a vudevnull mount (execs resolved by umvu)' vfs_exec native_exec
+line 'umvu, vumisctime (the same, and the vDSO hidden)' clock_exec native_exec
 echo
 echo "hiding the vDSO: $(plus "${best[clock_exec]}" "${best[vfs_exec]}") µs per exec over another virtual file system mount, $(plus "${best[clock_exec]}" "${best[nomount_exec]}") µs over no mount"
 echo "a virtual clock read: $(ratio "${best[clock_clock]}" "${best[native_syscall]}") a raw system call's cost, $(ratio "${best[clock_clock]}" "${best[native_vdso]}") the vDSO's"
