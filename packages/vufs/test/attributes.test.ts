@@ -179,6 +179,17 @@ chmod 600 fifo; stat -c "%n %F %a" fifo'`);
     assert.ok(fs.statSync(path.join(up, 'fifo')).isFIFO());
   });
 
+  it('virtual root removes a tree of root\'s from a cow layer as real root would; the user is refused as natively', async function () {
+    if (process.getuid?.() !== 0) this.skip(); // the lower tree must be root's
+    const low = path.join(work, 'root-tree');
+    const up = path.join(work, 'root-tree-up');
+    prepare(`mkdir -p ${low}/d/e; echo g > ${low}/d/e/g; chmod 755 ${low}`);
+    prepare(`mkdir ${up}`, { user });
+    const r = await inView(`vumount -t vufs -o cow ${up} ${low}; rm -rf ${low}/d 2>&1 | sed "s|${low}/||"; vusu -m -c 'rm -rf ${low}/d && ls -A ${low} && echo removed'`);
+    assert.equal(r.stdout, "rm: cannot remove 'd/e/g': Permission denied\nremoved\n", JSON.stringify(r));
+    assert.ok(fs.existsSync(path.join(low, 'd/e/g')));
+  });
+
   it('a log line cut short (a crash) loses only itself: the next view\'s changes are kept', async () => {
     const dir = path.join(work, 'crash');
     let r = await inView(`mkdir ${dir}; vusu -m -c 'vumount -t vufs -o cow ${dir} ${dir}; touch ${dir}/a'`);
