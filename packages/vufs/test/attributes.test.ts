@@ -190,6 +190,21 @@ chmod 600 fifo; stat -c "%n %F %a" fifo'`);
     assert.ok(fs.existsSync(path.join(low, 'd/e/g')));
   });
 
+  it('fstat of a directory opened in a cow layer is that directory\'s, renamed or not (what is kept included)', async () => {
+    const low = path.join(work, 'dirfd-low');
+    const up = path.join(work, 'dirfd-up');
+    prepare(`mkdir ${low} ${up}`, { user });
+    const py = `import os
+os.mkdir("a"); os.chown("a", 5, 5); os.mkdir("c"); os.chown("c", 7, 7)
+fd = os.open("a", os.O_RDONLY)
+for step in ("b", None):
+    os.rename("a", "b") if step else os.rename("c", "a")
+    st = os.fstat(fd); print(st.st_uid, oct(st.st_mode))`;
+    fs.writeFileSync(path.join(work, 'dirfd.py'), py);
+    const r = await inView(`vusu -m -c 'vumount -t vufs -o cow ${up} ${low}; cd ${low}; python3 ${work}/dirfd.py'`);
+    assert.equal(r.stdout, '5 0o40755\n5 0o40755\n', JSON.stringify(r));
+  });
+
   it('a log line cut short (a crash) loses only itself: the next view\'s changes are kept', async () => {
     const dir = path.join(work, 'crash');
     let r = await inView(`mkdir ${dir}; vusu -m -c 'vumount -t vufs -o cow ${dir} ${dir}; touch ${dir}/a'`);

@@ -647,8 +647,10 @@ export async function pathSyscall(hv: Hypervisor, call: SyscallCall): Promise<An
 async function fstatStandIn(hv: Hypervisor, call: SyscallCall, spec: Spec): Promise<Answer | undefined> {
   const r = await standInPath(hv, call, call.int(0));
   if (!r?.entry) return undefined;
-  // (a union's directory: its materialized listing stands for the host directory)
-  return isVirtualFs(serviceOf(r.entry)) ? vfsSyscall(hv, call, spec, [r]) : performOnBehalf(hv, call, spec, [r]);
+  if (isVirtualFs(serviceOf(r.entry))) return vfsSyscall(hv, call, spec, [r]);
+  // a union's directory: its materialized listing stands for it (a host directory opened
+  // through a mount is its own: the fd says best what it is, even once renamed)
+  return r.listing ? performOnBehalf(hv, call, spec, [r]) : undefined;
 }
 
 /** The virtual file (a directory, an O_PATH open) whose host stand-in fd N of the caller is. */
@@ -658,8 +660,11 @@ async function standInFile(hv: Hypervisor, call: SyscallCall, fd: number): Promi
   return { entry: r.entry, mpath: r.mpath!, resolved: r };
 }
 
-/** The view's file that fd N of the caller, a directory opened through a mount, stands for. */
-async function standInPath(hv: Hypervisor, call: SyscallCall, fd: number): Promise<ViewPath | undefined> {
+/**
+ * The view's file that fd N of the caller, a directory opened through a mount, stands for;
+ * listing: the fd is a materialized listing, not the host directory itself.
+ */
+async function standInPath(hv: Hypervisor, call: SyscallCall, fd: number): Promise<(ViewPath & { listing: boolean }) | undefined> {
   let host: string;
   try {
     host = fs.readlinkSync(`/proc/${call.tid}/fd/${fd}`);
@@ -669,7 +674,7 @@ async function standInPath(hv: Hypervisor, call: SyscallCall, fd: number): Promi
   const viewPath = hv.dirViews.viewPathOf(host);
   if (viewPath === undefined) return undefined;
   const r = await resolveText(hv, call, viewPath, { dirfd: AT_FDCWD, follow: false });
-  return 'error' in r || !r.exists ? undefined : r;
+  return 'error' in r || !r.exists ? undefined : { ...r, listing: host.startsWith(`${hv.dirViews.root}/`) };
 }
 
 /** The fd whose own file a metadata change is about (fchmod, futimens, AT_EMPTY_PATH forms). */
