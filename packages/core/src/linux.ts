@@ -43,6 +43,10 @@ export const S_IFDIR = 0o040000;
 export const S_IFIFO = 0o010000;
 export const S_IFCHR = 0o020000;
 export const S_IFBLK = 0o060000;
+// mode bits: set-user-ID, set-group-ID, group execute
+export const S_ISUID = 0o4000;
+export const S_ISGID = 0o2000;
+export const S_IXGRP = 0o010;
 /** mount(2) flag: read-only */
 export const MS_RDONLY = 1;
 

@@ -14,6 +14,7 @@
 import fs from 'node:fs';
 import { native } from './native.js';
 import type { Service } from './modules.js';
+import { S_ISGID, S_ISUID } from './linux.js';
 
 export const CLONE_VM = 0x100;
 export const CLONE_FS = 0x200;
@@ -57,8 +58,8 @@ export interface ExecImage {
   gid: number;
 }
 
-/** S_ISUID | S_ISGID */
-export const SET_ID_BITS = 0o6000;
+/** the bits that make a program set-user-ID or set-group-ID */
+export const SET_ID_BITS = S_ISUID | S_ISGID;
 
 export interface InheritanceHooks {
   clone(service: Service, data: unknown, flags: number): unknown;

@@ -8,7 +8,7 @@
  * the ids of FUSE requests follow the virtual ids; host files are still the kernel's (a chown
  * there is what the real user may do).
  */
-import { Answer, defineModule, readProcStatus, SyscallError, type Credentials, type ModuleApi, type SyscallCall } from '@vuos/core';
+import { Answer, defineModule, linux, readProcStatus, SyscallError, type Credentials, type ModuleApi, type SyscallCall } from '@vuos/core';
 
 let api: ModuleApi;
 
@@ -17,9 +17,7 @@ type Ids = Readonly<Credentials>;
 
 /** the kernel's limit on supplementary groups (NGROUPS_MAX) */
 const NGROUPS_MAX = 65536;
-const S_ISUID = 0o4000;
-const S_ISGID = 0o2000;
-const S_IXGRP = 0o010;
+const { S_ISUID, S_ISGID, S_IXGRP } = linux;
 /** -1 as an id argument: "unchanged" */
 const KEEP = 0xffffffff;
 

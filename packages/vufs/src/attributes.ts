@@ -112,7 +112,9 @@ export class AttributeStore {
     const dir = path.posix.dirname(mpath);
     const old = this.kept.get(mpath);
     const wasNode = isFakeNode(old);
-    if (old?.ino !== undefined) this.names.get(old.ino)?.delete(mpath);
+    const names = old?.ino === undefined ? undefined : this.names.get(old.ino);
+    names?.delete(mpath);
+    if (names?.size === 0) this.names.delete(old!.ino!);
     if (attrs?.ino !== undefined) this.names.set(attrs.ino, (this.names.get(attrs.ino) ?? new Set()).add(mpath));
     if (attrs) this.kept.set(mpath, attrs);
     else this.kept.delete(mpath);

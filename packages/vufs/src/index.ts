@@ -59,7 +59,7 @@ function mount(req: MountRequest): void {
       redirect: (mpath, access) => union.redirect(mpath, access),
       retry: (mpath, access, errno) => union.retry(mpath, access, errno),
       remove: (mpath, dir) => union.remove(mpath, dir),
-      renamed: (mpath) => union.renamed(mpath),
+      renamed: (mpath, to, exchange) => union.renamed(mpath, to, exchange),
       list: (mpath) => union.list(mpath),
       hostDirs: () => [union.upper, union.lower],
       attributes: union.attributes,

@@ -65,8 +65,6 @@ export class Union {
     return {
       of: (m) => store.of(m),
       keep: (m, host, wanted) => store.keep(m, fs.lstatSync(host), wanted),
-      // (what is below a name moves too: a directory's whole subtree)
-      moved: (m, to, exchange) => store.move(m, to, exchange, [to, exchange ? m : to].some((n) => lexists(this.redirect(n))?.isDirectory())),
       fileOf: (host) => this.fileOf(host),
       keepsOnly: (m) => this.keepOnly && this.mode === 'cow' && this.layerOf(m) === 'lower',
     };
@@ -180,9 +178,13 @@ export class Union {
     this.store?.keep(m, fs.lstatSync(to), { mode: st.mode, uid: st.uid, gid: st.gid, rdev: st.rdev, ...this.store.of(m) });
   }
 
-  /** The old name of a rename, once moved: what the lower layer still has there is hidden. */
-  renamed(m: string): void {
-    if (this.mode !== 'merge' && !this.masked(m) && lexists(this.low(m))) this.addWhiteout(m);
+  /**
+   * A rename of m to `to`, once done: what the lower layer still has at m is hidden, and what is
+   * kept of m (a directory: of its whole subtree) goes along.
+   */
+  renamed(m: string, to: string, exchange: boolean): void {
+    if (!exchange && this.mode !== 'merge' && !this.masked(m) && lexists(this.low(m))) this.addWhiteout(m);
+    this.store?.move(m, to, exchange, [to, exchange ? m : to].some((n) => lexists(this.redirect(n))?.isDirectory()));
   }
 
   /** unlink/rmdir of m (which exists). */

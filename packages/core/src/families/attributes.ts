@@ -10,7 +10,8 @@
  *   is recorded as that process' own;
  * - stat, lstat, newfstatat, statx (and fstat of such an fd) show the recorded attributes.
  *
- * There are no permission checks on what is recorded (as VUOS): a view is a convenience.
+ * A refusal is made good only where the kernel would allow the call on what the view shows
+ * (mayChange): root, virtual root included, or the file's owner in the view.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -20,9 +21,10 @@ import type { Hypervisor } from '../hypervisor.js';
 import type { Entry } from '../registry.js';
 import { syscallNumber } from '../syscalls/x86_64.js';
 import type { ProcStatus } from '../process.js';
-import { AT_FDCWD, AT_SYMLINK_NOFOLLOW, O_CREAT, O_EXCL, O_WRONLY, S_IFBLK, S_IFCHR, S_IFDIR, S_IFLNK, S_IFMT } from '../linux.js';
+import { AT_FDCWD, O_CREAT, O_EXCL, O_WRONLY, S_IFBLK, S_IFCHR, S_IFDIR, S_IFLNK, S_IFMT, S_ISGID, S_ISUID, S_IXGRP } from '../linux.js';
 import { serviceOf } from './path.js';
 import { isVirtualFs } from '../vfs/types.js';
+import { devMajor, devMinor } from '../vfs/structs.js';
 
 /** What the view shows of a file instead of its host file's: mode (type included), owner, rdev. */
 export interface KeptAttributes {
@@ -37,8 +39,6 @@ export interface AttributeKeeper {
   of(mpath: string): KeptAttributes | undefined;
   /** mpath, whose host file is host, shows `wanted` from now on (the keeper stores what the host file does not hold) */
   keep(mpath: string, host: string, wanted: KeptAttributes): void;
-  /** mpath (a directory: and what is below it) was renamed to `to`, or exchanged with it */
-  moved(mpath: string, to: string, exchange: boolean): void;
   /**
    * The path in the mount of one of its host files (an fd's, as /proc shows it), if it is one;
    * keepOnly: that host file must not change (a cow layer's lower file: a change is kept only)
@@ -47,10 +47,6 @@ export interface AttributeKeeper {
   /** a change of mpath's owner or mode is kept only, its host file left alone (vufs cow nochcopy) */
   keepsOnly?(mpath: string): boolean;
 }
-
-const S_ISUID = 0o4000;
-const S_ISGID = 0o2000;
-const S_IXGRP = 0o010;
 
 /** performs a call as its caller would (path.ts: umask, file-system ids); answers -errno on failure */
 export type Perform = (nr: number, args: Array<bigint | number | string | Buffer | null>) => number;
@@ -82,10 +78,10 @@ export const isAttributeCall = (call: SyscallCall) => {
 
 /**
  * After chown, chmod or mknod of a device was performed on host file `host` (result r): a
- * refusal (EPERM) of root's call is made good by the keeper, a success clears what it kept in
- * the way. `args`
- * are the call's as performed (mknod's mode with the umask applied). Undefined when the keeper
- * has nothing to do with the result.
+ * refusal (EPERM) the kernel would not have made on what the view shows is made good by the
+ * keeper, a success clears what it kept in the way. `args` are the call's as performed
+ * (mknod's mode with the umask applied). Undefined when the keeper has nothing to do with the
+ * result.
  */
 export function keepAttributes(
   call: SyscallCall,
@@ -177,9 +173,8 @@ export function showKept(buf: Buffer, statx: boolean, kept: KeptAttributes): voi
     if (kept.gid !== undefined) buf.writeUInt32LE(kept.gid >>> 0, 24);
     if (kept.mode !== undefined) buf.writeUInt16LE(kept.mode & 0xffff, 28);
     if (kept.rdev !== undefined) {
-      // dev_t as the kernel encodes it: major in bits 8-19, minor in bits 0-7 and 20-31
-      buf.writeUInt32LE((kept.rdev >>> 8) & 0xfff, 128);
-      buf.writeUInt32LE((kept.rdev & 0xff) | ((kept.rdev >>> 12) & 0xfff00), 132);
+      buf.writeUInt32LE(devMajor(kept.rdev), 128);
+      buf.writeUInt32LE(devMinor(kept.rdev), 132);
     }
     return;
   }

@@ -100,8 +100,8 @@ export interface PathService {
   retry?(mpath: string, access: Access, errno: string): string | undefined;
   /** unlink/rmdir of an existing mpath, done by the module itself (whiteouts...) */
   remove?(mpath: string, dir: boolean): void;
-  /** the old name of a successful rename */
-  renamed?(mpath: string): void;
+  /** a successful rename of mpath to `to` (exchange: RENAME_EXCHANGE, they changed places) */
+  renamed?(mpath: string, to: string, exchange: boolean): void;
   /** owners, modes and device nodes the service keeps over its host files' (attributes.ts) */
   attributes?: AttributeKeeper;
   /** the entries of directory mpath when no single host directory has them (undefined: it has) */
@@ -836,10 +836,11 @@ function performOnBehalf(hv: Hypervisor, call: SyscallCall, spec: Spec, resolved
     args[o.arg] = buf;
     return { o, buf };
   });
+  const keeper = keeperOf(resolved[0].entry);
   if (spec.fd && spec.fd.flags >= 0) {
     const flags = call.int(spec.fd.flags);
     // a device node kept over an empty host file opens the host's device of its number
-    const kept = resolved[0].exists && !(flags & O_PATH) ? keeperOf(resolved[0].entry)?.of(resolved[0].mpath!) : undefined;
+    const kept = resolved[0].exists && !(flags & O_PATH) ? keeper?.of(resolved[0].mpath!) : undefined;
     const keptType = (kept?.mode ?? 0) & S_IFMT;
     if (keptType === S_IFCHR || keptType === S_IFBLK) {
       const node = hostDeviceNode(keptType, kept!.rdev ?? 0);
@@ -858,7 +859,6 @@ function performOnBehalf(hv: Hypervisor, call: SyscallCall, spec: Spec, resolved
       args[spec.mode.arg] = (mode & ~0o7777) | (mode & 0o7777 & ~umask); // mknod's file type stays
     }
   }
-  const keeper = keeperOf(resolved[0].entry);
   // (a change the mount only keeps is refused by the host, as it were)
   let r = keeper?.keepsOnly?.(resolved[0].mpath!) && isAttributeCall(call) ? -EPERM : performAsCaller(caller, call.nr, args);
   if (r < 0) {
@@ -872,7 +872,7 @@ function performOnBehalf(hv: Hypervisor, call: SyscallCall, spec: Spec, resolved
     }
   }
   if (keeper) {
-    const done = keepCreated(call, keeper, resolved, access, args, spec, r, caller);
+    const done = keptAfterCall(call, keeper, resolved, access, args, spec, r, caller);
     if (done) return done;
   }
   if (r < 0) return Answer.error(-r);
@@ -881,7 +881,7 @@ function performOnBehalf(hv: Hypervisor, call: SyscallCall, spec: Spec, resolved
     const n = 'size' in o ? o.size : Math.min(r, buf.length);
     if (n > 0) call.writeMem(call.args[o.arg], buf.subarray(0, n));
   }
-  if (access[0] === 'rename' && !(call.name === 'renameat2' && call.int(4) & RENAME_EXCHANGE)) services[0]?.renamed?.(resolved[0].mpath!);
+  if (access[0] === 'rename') services[0]?.renamed?.(resolved[0].mpath!, resolved[1].mpath!, call.name === 'renameat2' && (call.int(4) & RENAME_EXCHANGE) !== 0);
   if (spec.fd) return injectFd(hv, call, spec.fd, r, resolved[0], services[0]);
   return Answer.value(r);
 }
@@ -889,9 +889,10 @@ function performOnBehalf(hv: Hypervisor, call: SyscallCall, spec: Spec, resolved
 /**
  * What a mount that keeps attributes adds to a call performed on its host files: chown, chmod
  * and mknod the host refused are kept, files made are their maker's, stat shows what is kept,
- * renames and links take it along. An answer when the call's result changes.
+ * links take it along (renames: the service's renamed hook). An answer when the call's result
+ * changes.
  */
-function keepCreated(
+function keptAfterCall(
   call: SyscallCall,
   keeper: AttributeKeeper,
   resolved: ViewPath[],
@@ -912,8 +913,6 @@ function keepCreated(
   if (spec.out && call.name.includes('stat') && call.name !== 'statfs') {
     const kept = keeper.of(mpath);
     if (kept) showKept(args[spec.out[0].arg] as Buffer, call.name === 'statx', kept);
-  } else if (access[0] === 'rename') {
-    keeper.moved(mpath, resolved[1].mpath!, call.name === 'renameat2' && (call.int(4) & RENAME_EXCHANGE) !== 0);
   } else if (access[1] === 'create' && call.name.startsWith('link')) {
     // the new name is the same file (the keeper knows it by the host file's several names)
     keeper.keep(resolved[1].mpath!, host(1), keeper.of(mpath) ?? {});

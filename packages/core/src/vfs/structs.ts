@@ -51,6 +51,10 @@ export function structStat(st: VStat, dev: number, pathHash: number): Buffer {
   return b;
 }
 
+// dev_t as the kernel encodes it: major in bits 8-19, minor in bits 0-7 and 20-31
+export const devMajor = (d: number) => (d >>> 8) & 0xfff;
+export const devMinor = (d: number) => (d & 0xff) | ((d >>> 12) & 0xfff00);
+
 /** struct statx (256 bytes). */
 export function structStatx(st: VStat, dev: number, pathHash: number): Buffer {
   const STATX_BASIC_STATS = 0x7ff;
@@ -74,13 +78,10 @@ export function structStatx(st: VStat, dev: number, pathHash: number): Buffer {
     b.writeBigInt64LE(sec, off);
     b.writeUInt32LE(nsec, off + 8);
   }
-  // dev_t as the kernel encodes it: major in bits 8-19, minor in bits 0-7 and 20-31
-  const major = (d: number) => (d >>> 8) & 0xfff;
-  const minor = (d: number) => (d & 0xff) | ((d >>> 12) & 0xfff00);
-  b.writeUInt32LE(major(st.rdev ?? 0), 128);
-  b.writeUInt32LE(minor(st.rdev ?? 0), 132);
-  b.writeUInt32LE(major(dev), 136);
-  b.writeUInt32LE(minor(dev), 140);
+  b.writeUInt32LE(devMajor(st.rdev ?? 0), 128);
+  b.writeUInt32LE(devMinor(st.rdev ?? 0), 132);
+  b.writeUInt32LE(devMajor(dev), 136);
+  b.writeUInt32LE(devMinor(dev), 140);
   return b;
 }
 
